@@ -1,0 +1,73 @@
+# Vigil's Makefile, in kubebuilder's conventions. `make help` lists the targets.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# Tools live in a cache outside the repo, one directory per version (hack/tools.sh).
+TOOLS_BIN := $(shell hack/tools.sh bin-path)
+ASSETS := $(shell hack/tools.sh assets-path)
+CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen
+GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
+
+# Extra flags for `go test`, e.g. make test GOTEST_FLAGS='-run TestFoo'.
+GOTEST_FLAGS ?=
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: generate
+generate: tools ## Generate deepcopy code for the API types.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: manifests
+manifests: tools ## Generate the CRD and the controller and agent RBAC under config/.
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=vigil-controller paths=./controllers/... output:rbac:artifacts:config=config/rbac/controller
+	$(CONTROLLER_GEN) rbac:roleName=vigil-agent paths=./agent/... output:rbac:artifacts:config=config/rbac/agent
+
+.PHONY: verify
+verify: tools ## Fail when generated code or manifests are stale.
+	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
+
+.PHONY: lint
+lint: ## go vet, gofmt and golangci-lint.
+	go vet ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
+	  if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted (run: gofmt -w .)"; exit 1; fi
+	hack/tools.sh install-lint
+	$(GOLANGCI_LINT) run ./...
+
+##@ Build
+
+.PHONY: build
+build: ## Build bin/vigil.
+	go build -o bin/vigil ./cmd/vigil
+
+##@ Test
+
+.PHONY: test
+test: tools verify lint ## Run every test: unit, API validation and controller tests against a real kube-apiserver.
+	@echo "== go test (etcd and kube-apiserver from $(ASSETS)) =="
+	KUBEBUILDER_ASSETS=$(ASSETS) go test -count=1 -v $(GOTEST_FLAGS) ./...
+
+##@ Demo
+
+.PHONY: demo
+demo: tools build ## Start a real API server, apply the samples, show them and the rejection of an invalid one.
+	KUBEBUILDER_ASSETS=$(ASSETS) go run ./hack/demo
+
+##@ Tools
+
+.PHONY: tools
+tools: ## Build or reuse kube-apiserver, kubectl, etcd, controller-gen, helm, kubeconform (cached by version).
+	hack/tools.sh install
+
+.PHONY: assets-path
+assets-path: ## Print the directory holding etcd, kube-apiserver and kubectl (for KUBEBUILDER_ASSETS).
+	@echo $(ASSETS)

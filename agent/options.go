@@ -1,0 +1,41 @@
+// Package agent is Vigil's node agent: it learns which VirtualIPs its node owns and, in
+// later layers, binds, announces and health-checks them.
+package agent
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"vigil.dev/vigil/internal/flagutil"
+)
+
+// Options configure `vigil agent`.
+type Options struct {
+	NodeName               string
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+}
+
+// BindFlags registers the options on fs with their defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.NodeName, "node-name", os.Getenv("NODE_NAME"), "name of the Node this agent runs on (default: $NODE_NAME)")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":9470", "host:port of the Prometheus metrics endpoint; 0 turns it off")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":9471", "host:port of /healthz and /readyz; 0 turns it off")
+}
+
+// Validate reports the first invalid option as an error a person can act on.
+func (o *Options) Validate() error {
+	if o.NodeName == "" {
+		return fmt.Errorf("--node-name is required (or set $NODE_NAME, as the chart does from spec.nodeName)")
+	}
+	if errs := validation.IsDNS1123Subdomain(o.NodeName); len(errs) > 0 {
+		return fmt.Errorf("--node-name %q is not a node name: %s", o.NodeName, errs[0])
+	}
+	if err := flagutil.ValidateBindAddress("metrics-bind-address", o.MetricsBindAddress); err != nil {
+		return err
+	}
+	return flagutil.ValidateBindAddress("health-probe-bind-address", o.HealthProbeBindAddress)
+}

@@ -1,0 +1,109 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/flagutil"
+)
+
+// Options configure `vigil controller`.
+type Options struct {
+	MetricsBindAddress      string
+	HealthProbeBindAddress  string
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	LeaseDuration           time.Duration
+	RenewDeadline           time.Duration
+	RetryPeriod             time.Duration
+}
+
+// BindFlags registers the options on fs with their defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "host:port of the Prometheus metrics endpoint; 0 turns it off")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "host:port of /healthz and /readyz; 0 turns it off")
+	fs.BoolVar(&o.LeaderElection, "leader-elect", true, "elect one active controller among replicas with a Lease")
+	ns := os.Getenv("POD_NAMESPACE")
+	if ns == "" {
+		ns = "vigil-system"
+	}
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", ns, "namespace of the leader-election Lease (default: $POD_NAMESPACE, else vigil-system)")
+	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a leader's Lease is valid without renewal")
+	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader retries renewing before it steps down")
+	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often candidates try to acquire or renew the Lease")
+}
+
+// Validate reports the first invalid option as an error a person can act on.
+func (o *Options) Validate() error {
+	if err := flagutil.ValidateBindAddress("metrics-bind-address", o.MetricsBindAddress); err != nil {
+		return err
+	}
+	if err := flagutil.ValidateBindAddress("health-probe-bind-address", o.HealthProbeBindAddress); err != nil {
+		return err
+	}
+	if !o.LeaderElection {
+		return nil
+	}
+	if errs := validation.IsDNS1123Label(o.LeaderElectionNamespace); len(errs) > 0 {
+		return fmt.Errorf("--leader-election-namespace %q is not a namespace name: %s", o.LeaderElectionNamespace, errs[0])
+	}
+	if o.RetryPeriod <= 0 || o.RenewDeadline <= o.RetryPeriod || o.LeaseDuration <= o.RenewDeadline {
+		return errors.New("leader election needs 0 < --leader-elect-retry-period < --leader-elect-renew-deadline < --leader-elect-lease-duration")
+	}
+	return nil
+}
+
+// NewScheme returns the scheme with the types the controller reads and writes.
+func NewScheme() *runtime.Scheme {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(vigilv1.AddToScheme(scheme))
+	return scheme
+}
+
+// Run runs the controller manager until ctx is done.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        NewScheme(),
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		LeaderElection:                o.LeaderElection,
+		LeaderElectionID:              "vigil-controller.vigil.dev",
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &o.LeaseDuration,
+		RenewDeadline:                 &o.RenewDeadline,
+		RetryPeriod:                   &o.RetryPeriod,
+	})
+	if err != nil {
+		return fmt.Errorf("creating controller manager: %w", err)
+	}
+	if err := (&VirtualIPReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up VirtualIP controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding ready check: %w", err)
+	}
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("running controller manager: %w", err)
+	}
+	return nil
+}

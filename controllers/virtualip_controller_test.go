@@ -1,0 +1,105 @@
+package controllers_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/controllers"
+	"vigil.dev/vigil/test/envtest"
+)
+
+var env *envtest.Env
+
+func TestMain(m *testing.M) {
+	os.Exit(envtest.Run(m, func(e *envtest.Env) { env = e }))
+}
+
+func startReconciler(t *testing.T) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:  controllers.NewScheme(),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &controllers.VirtualIPReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}
+
+// waitForStatus polls until the VirtualIP's status has observed its generation.
+func waitForStatus(t *testing.T, name string) *vigilv1.VirtualIP {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var vip vigilv1.VirtualIP
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, &vip); err != nil {
+			t.Fatal(err)
+		}
+		if vip.Status.ObservedGeneration == vip.Generation {
+			return &vip
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never observed generation %d: %+v", vip.Generation, vip.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestControllerKeepsObservedGenerationAndReadyHonest(t *testing.T) {
+	startReconciler(t)
+	ctx := context.Background()
+	vip := &vigilv1.VirtualIP{
+		ObjectMeta: metav1.ObjectMeta{Name: "status-db"},
+		Spec:       vigilv1.VirtualIPSpec{Address: "198.18.2.10"},
+	}
+	if err := env.Client.Create(ctx, vip); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, vip) })
+
+	got := waitForStatus(t, vip.Name)
+	ready := meta.FindStatusCondition(got.Status.Conditions, vigilv1.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != vigilv1.ReasonNoOwner {
+		t.Fatalf("Ready = %+v, want False with reason NoOwner (no election yet)", ready)
+	}
+	if got.Status.Owner != "" {
+		t.Errorf("owner = %q though nothing elects one", got.Status.Owner)
+	}
+	firstTransition := ready.LastTransitionTime
+
+	// A spec change bumps the generation; the controller follows it.
+	got.Spec.Announce.Count = 5
+	if err := env.Client.Update(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	got = waitForStatus(t, vip.Name)
+	if got.Generation != 2 {
+		t.Fatalf("generation = %d after one spec change, want 2", got.Generation)
+	}
+	ready = meta.FindStatusCondition(got.Status.Conditions, vigilv1.ConditionReady)
+	if ready.ObservedGeneration != 2 || !ready.LastTransitionTime.Equal(&firstTransition) {
+		t.Errorf("Ready after spec change = %+v, want observedGeneration 2 and unchanged transition time", ready)
+	}
+}

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Installs every tool Vigil's build, tests and lab need, pinned, into a cache outside the repo:
+#   ${VIGIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vigil}
+#
+# kube-apiserver and kubectl are built from the k8s.io/kubernetes Go module and etcd from
+# go.etcd.io/etcd/server/v3; everything comes from the Go module proxy, nothing else is
+# downloaded. Each step prints one line with the time it took; a failing step is named.
+#
+# Usage: hack/tools.sh install        build whatever is missing
+#        hack/tools.sh assets-path    print the directory with etcd, kube-apiserver, kubectl
+#        hack/tools.sh bin-path       print the directory with controller-gen, helm, kubeconform
+set -euo pipefail
+
+KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
+KUBE_STAGING_VERSION=${KUBE_STAGING_VERSION:-v0.37.2}
+ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
+CONTROLLER_TOOLS_VERSION=${CONTROLLER_TOOLS_VERSION:-v0.23.0}
+HELM_VERSION=${HELM_VERSION:-v3.22.0}
+KUBECONFORM_VERSION=${KUBECONFORM_VERSION:-v0.8.0}
+GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
+
+CACHE=${VIGIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vigil}
+ASSETS_DIR=$CACHE/assets/kube-$KUBE_VERSION-etcd-$ETCD_VERSION
+BIN_DIR=$CACHE/bin
+
+log() { printf '[tools] %s\n' "$*" >&2; }
+die() { printf '[tools] FAILED: %s\n' "$*" >&2; exit 1; }
+
+# step NAME OUTPUT CMD...: runs CMD unless OUTPUT exists, timing it and naming it on failure.
+step() {
+  local name=$1 out=$2; shift 2
+  if [[ -x $out ]]; then
+    log "$name: cached at $out"
+    return 0
+  fi
+  local start=$SECONDS logfile
+  logfile=$(mktemp "${TMPDIR:-/tmp}/vigil-tools-XXXXXX.log")
+  log "$name: building (this can take several minutes the first time)..."
+  # errexit is ignored inside an `if` or `||`, so run the step in a subshell of its own.
+  local rc
+  set +e
+  (set -e; "$@") >"$logfile" 2>&1
+  rc=$?
+  set -e
+  if [[ $rc -ne 0 ]]; then
+    tail -n 40 "$logfile" >&2
+    die "step '$name' failed after $((SECONDS - start))s (full log: $logfile)"
+  fi
+  rm -f "$logfile"
+  [[ -x $out ]] || die "step '$name' finished but $out is missing"
+  log "$name: done in $((SECONDS - start))s"
+}
+
+# A throwaway module that requires k8s.io/kubernetes; its go.mod replaces every staging module
+# with ./staging/src/..., which does not work outside its repo, so each one is replaced here by
+# the published module at the matching version.
+build_kube() (
+  work=$(mktemp -d "${TMPDIR:-/tmp}/vigil-kube-XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  local kmod
+  kmod=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" \
+    | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+  [[ -f $kmod ]] || { echo "cannot download k8s.io/kubernetes@$KUBE_VERSION go.mod"; return 1; }
+  {
+    echo "module vigil.dev/build/kube"
+    echo "go 1.26"
+    echo "require k8s.io/kubernetes $KUBE_VERSION"
+    grep -oE '^[[:space:]]*k8s\.io/[a-z0-9-]+ => \./staging/src/k8s\.io/[a-z0-9-]+' "$kmod" \
+      | awk -v v="$KUBE_STAGING_VERSION" '{print "replace " $1 " => " $1 " " v}'
+  } >"$work/go.mod"
+  echo 'package tools; import (_ "k8s.io/kubernetes/cmd/kube-apiserver"; _ "k8s.io/kubernetes/cmd/kubectl")' >"$work/tools.go"
+  cd "$work"
+  GOFLAGS=-mod=mod go mod tidy
+  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$work/out/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+  mkdir -p "$ASSETS_DIR.tmp"
+  mv "$work/out/kubectl" "$work/out/kube-apiserver" "$ASSETS_DIR.tmp/"
+)
+
+build_etcd() (
+  work=$(mktemp -d "${TMPDIR:-/tmp}/vigil-etcd-XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  printf 'module vigil.dev/build/etcd\ngo 1.26\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" >"$work/go.mod"
+  echo 'package tools; import _ "go.etcd.io/etcd/server/v3"' >"$work/tools.go"
+  cd "$work"
+  GOFLAGS=-mod=mod go mod tidy
+  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$work/etcd" go.etcd.io/etcd/server/v3
+  mkdir -p "$ASSETS_DIR.tmp"
+  mv "$work/etcd" "$ASSETS_DIR.tmp/etcd"
+)
+
+# go_install NAME PKG VERSION: installs one Go tool as $BIN_DIR/NAME-VERSION, linked as NAME.
+go_install() (
+  name=$1 pkg=$2 version=$3
+  work=$(mktemp -d "${TMPDIR:-/tmp}/vigil-gobin-XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  GOBIN=$work go install "$pkg@$version"
+  mkdir -p "$BIN_DIR"
+  mv "$work/$name" "$BIN_DIR/$name-$version"
+)
+
+link_tool() { ln -sf "$1-$2" "$BIN_DIR/$1"; }
+
+install() {
+  command -v go >/dev/null || die "Go is not installed (need Go 1.26+ on PATH)"
+  local total=$SECONDS
+  # One installer at a time per cache: parallel makes (or two checkouts) wait here.
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/.lock"
+  flock 9
+  log "cache: $CACHE"
+  if [[ ! -x $ASSETS_DIR/kube-apiserver || ! -x $ASSETS_DIR/kubectl || ! -x $ASSETS_DIR/etcd ]]; then
+    # Steps build into $ASSETS_DIR.tmp, which becomes $ASSETS_DIR only when complete; a
+    # step finished before an interruption is kept.
+    step "kube-apiserver+kubectl $KUBE_VERSION (from k8s.io/kubernetes)" "$ASSETS_DIR.tmp/kube-apiserver" build_kube
+    step "etcd $ETCD_VERSION (from go.etcd.io/etcd/server/v3)" "$ASSETS_DIR.tmp/etcd" build_etcd
+    mv "$ASSETS_DIR.tmp" "$ASSETS_DIR"
+  else
+    log "kube-apiserver, kubectl $KUBE_VERSION and etcd $ETCD_VERSION: cached at $ASSETS_DIR"
+  fi
+  step "controller-gen $CONTROLLER_TOOLS_VERSION" "$BIN_DIR/controller-gen-$CONTROLLER_TOOLS_VERSION" \
+    go_install controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_TOOLS_VERSION"
+  step "helm $HELM_VERSION" "$BIN_DIR/helm-$HELM_VERSION" \
+    go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+  step "kubeconform $KUBECONFORM_VERSION" "$BIN_DIR/kubeconform-$KUBECONFORM_VERSION" \
+    go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
+  link_tool controller-gen "$CONTROLLER_TOOLS_VERSION"
+  link_tool helm "$HELM_VERSION"
+  link_tool kubeconform "$KUBECONFORM_VERSION"
+  log "all tools ready in $((SECONDS - total))s"
+}
+
+# golangci-lint is optional: lint uses it when it installs, and says so when it does not.
+install_lint() {
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/.lock"
+  flock 9
+  step "golangci-lint $GOLANGCI_LINT_VERSION" "$BIN_DIR/golangci-lint-$GOLANGCI_LINT_VERSION" \
+    go_install golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint "$GOLANGCI_LINT_VERSION"
+  link_tool golangci-lint "$GOLANGCI_LINT_VERSION"
+}
+
+case ${1:-install} in
+  install) install ;;
+  install-lint) install_lint ;;
+  assets-path) echo "$ASSETS_DIR" ;;
+  bin-path) echo "$BIN_DIR" ;;
+  *) die "unknown command '$1' (want install, install-lint, assets-path or bin-path)" ;;
+esac
