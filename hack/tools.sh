@@ -101,8 +101,27 @@ go_install() (
 
 link_tool() { ln -sf "$1-$2" "$BIN_DIR/$1"; }
 
+# Debian packages the build, tests and lab need, as command:package pairs.
+PACKAGES=(git:git flock:util-linux diff:diffutils tar:tar gcc:gcc)
+
+# ensure_packages installs the missing Debian packages with apt-get (root only).
+ensure_packages() {
+  local missing=() pair
+  for pair in "${PACKAGES[@]}"; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  [[ $(id -u) -eq 0 ]] || die "missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"
+  local start=$SECONDS
+  log "apt packages ${missing[*]}: installing..."
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null \
+    || die "step 'apt-get install ${missing[*]}' failed"
+  log "apt packages ${missing[*]}: done in $((SECONDS - start))s"
+}
+
 install() {
   command -v go >/dev/null || die "Go is not installed (need Go 1.26+ on PATH)"
+  ensure_packages
   local total=$SECONDS
   # One installer at a time per cache: parallel makes (or two checkouts) wait here.
   mkdir -p "$CACHE"

@@ -409,7 +409,3 @@ type VirtualIPList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []VirtualIP `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&VirtualIP{}, &VirtualIPList{})
-}
