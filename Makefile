@@ -26,10 +26,13 @@ generate: tools ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: tools ## Generate the CRD and the controller and agent RBAC under config/.
+manifests: tools ## Generate the CRD and RBAC under config/ and copy them into the chart.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=vigil-controller paths=./controllers/... output:rbac:artifacts:config=config/rbac/controller
 	$(CONTROLLER_GEN) rbac:roleName=vigil-agent paths=./agent/... output:rbac:artifacts:config=config/rbac/agent
+	cp config/crd/bases/*.yaml charts/vigil/crds/
+	cp config/rbac/controller/role.yaml charts/vigil/files/controller-role.yaml
+	cp config/rbac/agent/role.yaml charts/vigil/files/agent-role.yaml
 
 .PHONY: verify
 verify: tools ## Fail when generated code or manifests are stale.
@@ -54,7 +57,7 @@ build: ## Build bin/vigil.
 .PHONY: test
 test: tools verify lint ## Run every test: unit, API validation and controller tests against a real kube-apiserver.
 	@echo "== go test (etcd and kube-apiserver from $(ASSETS)) =="
-	KUBEBUILDER_ASSETS=$(ASSETS) go test -count=1 -v $(GOTEST_FLAGS) ./...
+	KUBEBUILDER_ASSETS=$(ASSETS) VIGIL_TOOLS_BIN=$(TOOLS_BIN) go test -count=1 -v $(GOTEST_FLAGS) ./...
 
 ##@ Demo
 

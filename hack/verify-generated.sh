@@ -11,7 +11,7 @@ tar -C "$root" --exclude=./.git --exclude=./bin -cf - . | tar -C "$scratch" -xf 
 (cd "$scratch" && make -s generate manifests CONTROLLER_GEN="$CONTROLLER_GEN" >/dev/null)
 
 stale=0
-for dir in api config; do
+for dir in api config charts; do
   if ! diff -r -q "$root/$dir" "$scratch/$dir" >/dev/null; then
     diff -r -u "$root/$dir" "$scratch/$dir" | head -40 || true
     stale=1
