@@ -102,7 +102,7 @@ go_install() (
 link_tool() { ln -sf "$1-$2" "$BIN_DIR/$1"; }
 
 # Debian packages the build, tests and lab need, as command:package pairs.
-PACKAGES=(git:git flock:util-linux diff:diffutils tar:tar gcc:gcc)
+PACKAGES=(git:git flock:util-linux diff:diffutils tar:tar gcc:gcc ip:iproute2 nft:nftables keepalived:keepalived)
 
 # ensure_packages installs the missing Debian packages with apt-get (root only).
 ensure_packages() {

@@ -1,0 +1,91 @@
+package lab
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+func sortByStart(s []Sample) {
+	slices.SortStableFunc(s, func(a, b Sample) int { return a.Start.Compare(b.Start) })
+}
+
+// Outage is what a client saw around one fault.
+type Outage struct {
+	// LastOKBefore is the start of the last successful request started before the fault.
+	LastOKBefore time.Time
+	// FirstOKAfter is the start of the first successful request after the fault answered
+	// by a node other than the one the fault hit (the new owner).
+	FirstOKAfter time.Time
+	// Recovered is false when no other node answered after the fault.
+	Recovered bool
+	// Duration is the longest gap between two successful requests from LastOKBefore to
+	// FirstOKAfter: what a client waited at worst.
+	Duration time.Duration
+	// Failed counts failed requests started at or after the fault.
+	Failed int
+	// NewOwner answered FirstOKAfter.
+	NewOwner string
+	// Moves counts changes of answering node among successful requests after the fault.
+	Moves int
+	// DualAnswers counts answers from the old node after the new one first answered: two
+	// nodes answering the VIP after a move.
+	DualAnswers int
+}
+
+// AnalyzeFault measures the outage a fault at time fault on node from caused. It is a pure
+// function of the samples (in order of start).
+func AnalyzeFault(samples []Sample, fault time.Time, from string) Outage {
+	var o Outage
+	lastIdx := -1
+	for i, s := range samples {
+		if s.OK && s.Start.Before(fault) {
+			lastIdx = i
+		}
+	}
+	if lastIdx >= 0 {
+		o.LastOKBefore = samples[lastIdx].Start
+	}
+	prevOK := o.LastOKBefore
+	prevNode := ""
+	if lastIdx >= 0 {
+		prevNode = samples[lastIdx].Node
+	}
+	for _, s := range samples {
+		if s.Start.Before(fault) {
+			continue
+		}
+		if !s.OK {
+			o.Failed++
+			continue
+		}
+		if !o.Recovered {
+			if !prevOK.IsZero() && s.Start.Sub(prevOK) > o.Duration {
+				o.Duration = s.Start.Sub(prevOK)
+			}
+			prevOK = s.Start
+			if s.Node != from {
+				o.Recovered, o.FirstOKAfter, o.NewOwner = true, s.Start, s.Node
+			}
+		} else if s.Node == from {
+			o.DualAnswers++
+		}
+		if prevNode != "" && s.Node != prevNode {
+			o.Moves++
+		}
+		prevNode = s.Node
+	}
+	return o
+}
+
+// Percentile returns the nearest-rank p-th percentile (0 < p <= 100) of values.
+func Percentile(values []time.Duration, p float64) time.Duration {
+	if len(values) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(values)
+	slices.Sort(sorted)
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	rank = min(max(rank, 1), len(sorted))
+	return sorted[rank-1]
+}

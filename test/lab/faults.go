@@ -1,0 +1,184 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// StartService starts the node's HTTP service: port 80 on every address, answering with
+// the node's name.
+func (l *Lab) StartService(node string) error {
+	n, err := l.Node(node)
+	if err != nil {
+		return err
+	}
+	_, err = l.startProcess(n.NS, n.Name+"/http", l.HelperBin, "serve-http", "--name", n.Name, "--port", fmt.Sprint(HTTPPort))
+	return err
+}
+
+// StopService kills the node's HTTP service (the "service down" fault).
+func (l *Lab) StopService(node string) error {
+	p, ok := l.Process(node + "/http")
+	if !ok {
+		return fmt.Errorf("node %s runs no HTTP service", node)
+	}
+	return p.Kill()
+}
+
+// waitForService waits until the node's HTTP service answers from the client namespace.
+func (l *Lab) waitForService(ctx context.Context, n *Member) error {
+	url := fmt.Sprintf("http://%s/", net.JoinHostPort(n.IPv4.String(), fmt.Sprint(HTTPPort)))
+	var last error
+	for range 100 {
+		body, err := l.Get(ctx, url, time.Second)
+		if err == nil && body == n.Name {
+			return nil
+		}
+		last = fmt.Errorf("answer %q, error %v", body, err)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("HTTP service of %s does not answer at %s: %w", n.Name, url, last)
+}
+
+// Get sends one GET from the client namespace and returns the body, trimmed.
+func (l *Lab) Get(ctx context.Context, url string, timeout time.Duration) (string, error) {
+	hc := &http.Client{Timeout: timeout, Transport: &http.Transport{
+		DialContext: DialerIn(l.Client.NS), DisableKeepAlives: true,
+	}}
+	resp, err := hc.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	return strings.TrimSpace(string(body)), err
+}
+
+// CrashNode kills every process in the node's namespace with SIGKILL and takes its link
+// down: what a power cut looks like from the rest of the network.
+func (l *Lab) CrashNode(node string) error {
+	n, err := l.Node(node)
+	if err != nil {
+		return err
+	}
+	if _, err := ip("-n", n.NS, "link", "set", NodeInterface, "down"); err != nil {
+		return err
+	}
+	return killNamespace(n.NS)
+}
+
+// RestoreNode brings a crashed node's link back with its routes and restarts its HTTP
+// service. Other processes (agents) are the caller's to restart.
+func (l *Lab) RestoreNode(node string) error {
+	n, err := l.Node(node)
+	if err != nil {
+		return err
+	}
+	if err := l.SetLink(node, true); err != nil {
+		return err
+	}
+	if err := l.StartService(node); err != nil {
+		return err
+	}
+	return l.waitForService(context.Background(), n)
+}
+
+// SetLink sets the node's lab interface up or down (routes are restored on up).
+func (l *Lab) SetLink(node string, up bool) error {
+	n, err := l.Node(node)
+	if err != nil {
+		return err
+	}
+	state := map[bool]string{true: "up", false: "down"}[up]
+	if _, err := ip("-n", n.NS, "link", "set", NodeInterface, state); err != nil {
+		return err
+	}
+	if up {
+		if _, err := ip("-n", n.NS, "route", "replace", "default", "via", GatewayV4.String()); err != nil {
+			return err
+		}
+		if _, err := ip("-n", n.NS, "-6", "route", "replace", "default", "via", GatewayV6.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FlapLink takes the node's link down for d, then up again.
+func (l *Lab) FlapLink(node string, d time.Duration) error {
+	if err := l.SetLink(node, false); err != nil {
+		return err
+	}
+	time.Sleep(d)
+	return l.SetLink(node, true)
+}
+
+const partitionTable = "vigil_partition"
+
+// Partition drops all bridged traffic between the groups of members (node names, "cp",
+// "client"); members in no group talk to everyone. It replaces any earlier partition.
+func (l *Lab) Partition(groups ...[]string) error {
+	for _, g := range groups {
+		for _, m := range g {
+			if _, err := l.member(m); err != nil {
+				return err
+			}
+		}
+	}
+	var rules strings.Builder
+	for i, a := range groups {
+		for j, b := range groups {
+			if i != j {
+				fmt.Fprintf(&rules, "    iifname { %s } oifname { %s } drop\n", quoteAll(a), quoteAll(b))
+			}
+		}
+	}
+	script := fmt.Sprintf(`table bridge %[1]s
+delete table bridge %[1]s
+table bridge %[1]s {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+%[2]s  }
+}
+`, partitionTable, rules.String())
+	return l.nft(script)
+}
+
+// Heal removes the partition.
+func (l *Lab) Heal() error {
+	return l.nft(fmt.Sprintf("table bridge %[1]s\ndelete table bridge %[1]s\n", partitionTable))
+}
+
+func (l *Lab) nft(script string) error {
+	cmd := []string{"netns", "exec", l.BridgeNS, "nft", "-f", "-"}
+	return runStdin(script, "ip", cmd...)
+}
+
+func quoteAll(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
+}
+
+// StarveCPU starts n busy-looping processes that stop by themselves after d.
+func (l *Lab) StarveCPU(n int, d time.Duration) ([]*Process, error) {
+	if n < 1 || n > 16 || d <= 0 || d > 10*time.Minute {
+		return nil, fmt.Errorf("CPU starvation is bounded: 1..16 burners for at most 10m, not %d for %v", n, d)
+	}
+	var procs []*Process
+	for i := range n {
+		p, err := l.startProcess(l.BridgeNS, fmt.Sprintf("burner-%d-%d", time.Now().UnixNano(), i), l.HelperBin, "burn", "--for", d.String())
+		if err != nil {
+			return procs, err
+		}
+		procs = append(procs, p)
+	}
+	return procs, nil
+}
