@@ -173,5 +173,3 @@ func run(args []string) error {
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, format+"\n", args...)
 }
-
-
