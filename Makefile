@@ -59,6 +59,17 @@ test: tools verify lint ## Run every test: unit, API validation and controller t
 	@echo "== go test (etcd and kube-apiserver from $(ASSETS)) =="
 	KUBEBUILDER_ASSETS=$(ASSETS) VIGIL_TOOLS_BIN=$(TOOLS_BIN) go test -count=1 -v $(GOTEST_FLAGS) ./...
 
+##@ Benchmarks
+
+TRIALS ?= 20
+SYSTEMS ?= keepalived-default,keepalived-tuned
+SCENARIOS ?= node-crash,service-down,planned
+
+.PHONY: bench-failover
+bench-failover: tools ## Failover benchmark in the lab (TRIALS=20 SYSTEMS=... SCENARIOS=...): table, docs/bench/failover.json, docs/benchmarks.md.
+	go build -o bin/lab ./hack/lab
+	KUBEBUILDER_ASSETS=$(ASSETS) bin/lab bench-failover --trials $(TRIALS) --systems $(SYSTEMS) --scenarios $(SCENARIOS)
+
 ##@ Demo
 
 .PHONY: demo

@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"net"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
@@ -160,6 +161,28 @@ func run(args []string) error {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()
 		return lab.RunRecorder(ctx, w, o)
+	case "check-tcp":
+		addr := fs.String("addr", "", "host:port to connect to")
+		timeout := fs.Duration("timeout", time.Second, "connect timeout")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		conn, err := net.DialTimeout("tcp", *addr, *timeout)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	case "track-tcp":
+		var o lab.TrackOptions
+		fs.StringVar(&o.Addr, "addr", "", "host:port to connect to")
+		fs.DurationVar(&o.Every, "every", 100*time.Millisecond, "probe interval (also the timeout)")
+		fs.IntVar(&o.Fall, "fall", 3, "failures in a row that make it down")
+		fs.IntVar(&o.Rise, "rise", 1, "successes in a row that make it up")
+		fs.StringVar(&o.File, "file", "", "file to write 0 (up) or 1 (down) to")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return lab.TrackTCP(o)
 	case "burn":
 		d := fs.Duration("for", 10*time.Second, "how long to burn one core (at most 10m)")
 		if err := fs.Parse(args); err != nil {

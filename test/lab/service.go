@@ -2,7 +2,9 @@ package lab
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -49,4 +51,42 @@ func DescribeRun(runRoot string, s state) string {
 	}
 	return fmt.Sprintf("%s  %s  nodes %s  since %s  %s/%s",
 		s.Prefix, holder, strings.Join(s.Nodes, ","), s.Created.Format(time.TimeOnly), runRoot, s.Prefix)
+}
+
+// TrackOptions configure TrackTCP.
+type TrackOptions struct {
+	Addr       string
+	Every      time.Duration
+	Fall, Rise int
+	File       string
+}
+
+// TrackTCP probes Addr every o.Every and writes "0" (up) or "1" (down) to o.File on each
+// transition, with keepalived's fall/rise hysteresis; it starts down. It is the tuned
+// keepalived profile's 0.1 s health check, read by a vrrp_track_file.
+func TrackTCP(o TrackOptions) error {
+	if o.Addr == "" || o.File == "" || o.Every <= 0 || o.Fall < 1 || o.Rise < 1 {
+		return fmt.Errorf("track-tcp needs --addr, --file, --every > 0, --fall and --rise >= 1")
+	}
+	up, streak := false, 0
+	for {
+		conn, err := net.DialTimeout("tcp", o.Addr, o.Every)
+		ok := err == nil
+		if ok {
+			_ = conn.Close()
+		}
+		if ok != up {
+			streak++
+		} else {
+			streak = 0
+		}
+		if (ok && streak >= o.Rise) || (!ok && streak >= o.Fall) {
+			up, streak = ok, 0
+			state := map[bool]string{true: "0\n", false: "1\n"}[up]
+			if err := os.WriteFile(o.File, []byte(state), 0o644); err != nil {
+				return err
+			}
+		}
+		time.Sleep(o.Every)
+	}
 }
