@@ -73,8 +73,9 @@ bench-failover: tools ## Failover benchmark in the lab (TRIALS=20 SYSTEMS=... SC
 ##@ Demo
 
 .PHONY: demo
-demo: tools build ## Start a real API server, apply the samples, show them and the rejection of an invalid one.
-	KUBEBUILDER_ASSETS=$(ASSETS) go run ./hack/demo
+demo: tools build ## A 3-node lab with a real API server, Vigil, the sample VIPs and a client's view.
+	go build -o bin/lab ./hack/lab
+	KUBEBUILDER_ASSETS=$(ASSETS) bin/lab demo --vigil bin/vigil
 
 ##@ Tools
 

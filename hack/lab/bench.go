@@ -57,7 +57,7 @@ func benchFailover(fs *flag.FlagSet, args []string) error {
 		}
 	}
 	fmt.Println()
-	lab.WriteTable(os.Stdout, fresh)
+	fmt.Print(lab.Table(fresh))
 	old, err := lab.ReadResults(*out)
 	if err != nil {
 		return err

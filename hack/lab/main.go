@@ -6,6 +6,7 @@
 //	lab kubectl PREFIX -- ARGS...              kubectl against the lab's API server
 //	lab down PREFIX | --all                    tear a run down / remove crashed runs
 //	lab bench-failover [flags]                 the failover benchmark
+//	lab demo                                   what `make demo` shows
 //
 // Its hidden commands are the processes the lab runs inside namespaces: serve-http (each
 // node's service), record (the client's traffic recorder) and burn (CPU starvation).
@@ -93,7 +94,7 @@ func run(args []string) error {
 		rest := fs.Args()
 		need := map[string]int{"exec": 2, "kubectl": 1}[cmd]
 		if len(rest) < need+1 {
-			return fmt.Errorf("usage: lab exec PREFIX MEMBER -- CMD... | lab kubectl PREFIX -- ARGS...")
+			return errors.New("usage: lab exec PREFIX MEMBER -- CMD | lab kubectl PREFIX -- ARGS")
 		}
 		prefix := rest[0]
 		cmdArgs := rest[need:]
@@ -132,6 +133,8 @@ func run(args []string) error {
 		return lab.DownRun(*runRoot, fs.Arg(0))
 	case "bench-failover":
 		return benchFailover(fs, args)
+	case "demo":
+		return demo(fs, args)
 	case "serve-http":
 		name := fs.String("name", "", "the node name to answer with")
 		port := fs.Int("port", lab.HTTPPort, "port")

@@ -88,16 +88,3 @@ func Run(m interface{ Run() int }, set func(*Env)) int {
 	}
 	return code
 }
-
-// WriteAdminKubeconfig writes a kubeconfig for a cluster-admin (system:masters) user.
-func (e *Env) WriteAdminKubeconfig(path string) error {
-	user, err := e.env.AddUser(envtest.User{Name: "vigil-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return fmt.Errorf("adding admin user: %w", err)
-	}
-	data, err := user.KubeConfig()
-	if err != nil {
-		return fmt.Errorf("rendering kubeconfig: %w", err)
-	}
-	return os.WriteFile(path, data, 0o600)
-}

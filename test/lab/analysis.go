@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -88,4 +90,57 @@ func Percentile(values []time.Duration, p float64) time.Duration {
 	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
 	rank = min(max(rank, 1), len(sorted))
 	return sorted[rank-1]
+}
+
+// StreamLine summarizes the requests started in one window of a recording.
+type StreamLine struct {
+	Start   time.Time
+	Answers map[string]int // node -> successful answers
+	Errors  map[string]int // short error -> count
+}
+
+// format renders the line as "+1.20s  node-a x10" or "+1.30s  timeout x10".
+func (s StreamLine) format(t0 time.Time) string {
+	var parts []string
+	for _, k := range sortedKeys(s.Answers) {
+		parts = append(parts, fmt.Sprintf("%s x%d", k, s.Answers[k]))
+	}
+	for _, k := range sortedKeys(s.Errors) {
+		parts = append(parts, fmt.Sprintf("%s x%d", k, s.Errors[k]))
+	}
+	return fmt.Sprintf("+%5.2fs  %s", s.Start.Sub(t0).Seconds(), strings.Join(parts, ", "))
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Stream groups samples into windows of width w, for people to read.
+func Stream(samples []Sample, w time.Duration) []string {
+	if len(samples) == 0 {
+		return nil
+	}
+	t0 := samples[0].Start
+	var lines []string
+	var cur *StreamLine
+	for _, s := range samples {
+		start := t0.Add(s.Start.Sub(t0) / w * w)
+		if cur == nil || !cur.Start.Equal(start) {
+			if cur != nil {
+				lines = append(lines, cur.format(t0))
+			}
+			cur = &StreamLine{Start: start, Answers: map[string]int{}, Errors: map[string]int{}}
+		}
+		if s.OK {
+			cur.Answers[s.Node]++
+		} else {
+			cur.Errors[s.Err]++
+		}
+	}
+	return append(lines, cur.format(t0))
 }

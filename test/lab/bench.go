@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"runtime"
@@ -234,14 +233,16 @@ func WriteResults(path string, results []BenchResult) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-// WriteTable prints results as a Markdown table.
-func WriteTable(w io.Writer, results []BenchResult) {
-	fmt.Fprintln(w, "| scenario | system | trials | p50 ms | p95 ms | p99 ms | max ms | failed requests | false failovers | date |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+// Table renders results as a Markdown table.
+func Table(results []BenchResult) string {
+	var b strings.Builder
+	b.WriteString("| scenario | system | trials | p50 ms | p95 ms | p99 ms | max ms | failed requests | false failovers | date |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %d | %d | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %d | %d | %s |\n",
 			r.Scenario, r.System, r.Trials, r.P50ms, r.P95ms, r.P99ms, r.Maxms, r.FailedRequests, r.FalseFailovers, r.Date)
 	}
+	return b.String()
 }
 
 const (
@@ -254,7 +255,7 @@ const (
 func UpdateBenchmarksDoc(path string, results []BenchResult) error {
 	var table strings.Builder
 	table.WriteString(docTableStart + "\n")
-	WriteTable(&table, results)
+	table.WriteString(Table(results))
 	machines := map[string]bool{}
 	for _, r := range results {
 		machines[r.Machine] = true

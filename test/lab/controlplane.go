@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -28,6 +29,7 @@ var Scheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(vigilv1.AddToScheme(s))
+	utilruntime.Must(apiextensionsv1.AddToScheme(s))
 	return s
 }()
 
@@ -35,7 +37,7 @@ var Scheme = func() *runtime.Scheme {
 const NodeLabel = "vigil.dev/lab-node"
 
 // startControlPlane runs etcd and kube-apiserver in the control-plane namespace, writes an
-// admin kubeconfig and creates a Node object per lab node.
+// admin kubeconfig, installs Vigil's CRDs and creates a Node object per lab node.
 func (l *Lab) startControlPlane(ctx context.Context) error {
 	pkiDir := filepath.Join(l.RunDir, "pki")
 	if err := os.MkdirAll(pkiDir, 0o700); err != nil {
@@ -119,6 +121,9 @@ current-context: lab
 	if err := l.waitForAPIServer(ctx, etcd, apiserver); err != nil {
 		return err
 	}
+	if err := l.installCRDs(ctx); err != nil {
+		return err
+	}
 	return l.createNodes(ctx)
 }
 
@@ -165,7 +170,7 @@ func (l *Lab) waitForAPIServer(ctx context.Context, procs ...*Process) error {
 	for time.Now().Before(deadline) {
 		for _, p := range procs {
 			if !p.Running() {
-				return fmt.Errorf("%s exited during start-up: %v\n%s", p.Name, p.Err(), tail(p.Log(), 20))
+				return fmt.Errorf("%s exited during start-up: %w\n%s", p.Name, p.Err(), tail(p.Log(), 20))
 			}
 		}
 		resp, err := hc.Get(cfg.Host + "/readyz")

@@ -39,7 +39,7 @@ func (l *Lab) waitForService(ctx context.Context, n *Member) error {
 		if err == nil && body == n.Name {
 			return nil
 		}
-		last = fmt.Errorf("answer %q, error %v", body, err)
+		last = fmt.Errorf("answer %q, error: %w", body, err)
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("HTTP service of %s does not answer at %s: %w", n.Name, url, last)

@@ -327,16 +327,19 @@ func (l *Lab) addMember(m *Member) error {
 // buildHelper builds hack/lab, whose hidden commands are the lab's HTTP service, traffic
 // recorder and CPU burner.
 func (l *Lab) buildHelper() error {
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
 	out := filepath.Join(l.RunDir, "lab")
 	cmd := exec.Command("go", "build", "-o", out, "./hack/lab")
-	cmd.Dir = root
+	cmd.Dir = repoRoot()
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building the lab helper (go build ./hack/lab): %w\n%s", err, b)
 	}
 	l.HelperBin = out
 	return nil
+}
+
+func thisFile() string {
+	_, file, _, _ := runtime.Caller(0)
+	return file
 }
 
 // Node returns the node member with that name.
@@ -359,10 +362,10 @@ func (l *Lab) Exec(member string, name string, args ...string) (string, error) {
 }
 
 func (l *Lab) member(name string) (*Member, error) {
-	switch {
-	case name == "client":
+	switch name {
+	case "client":
 		return l.Client, nil
-	case name == "cp":
+	case "cp":
 		return l.ControlPlane, nil
 	}
 	return l.Node(name)
@@ -500,7 +503,7 @@ func DownAll(runRoot string, detached bool) (removed []string, err error) {
 	var errs []error
 	claimed := map[string]bool{}
 	for prefix, s := range runs {
-		if s.alive() && !(s.Detached && detached) {
+		if s.alive() && (!s.Detached || !detached) {
 			for _, ns := range s.Namespaces {
 				claimed[ns] = true
 			}

@@ -81,13 +81,13 @@ func DialerIn(ns string) func(ctx context.Context, network, addr string) (net.Co
 				ch <- result{err: fmt.Errorf("reading current netns: %w", err)}
 				return
 			}
-			defer orig.Close()
+			defer func() { _ = orig.Close() }()
 			target, err := netns.GetFromName(ns)
 			if err != nil {
 				ch <- result{err: fmt.Errorf("opening netns %s: %w", ns, err)}
 				return
 			}
-			defer target.Close()
+			defer func() { _ = target.Close() }()
 			if err := netns.Set(target); err != nil {
 				ch <- result{err: fmt.Errorf("entering netns %s: %w", ns, err)}
 				return
@@ -112,4 +112,14 @@ func runStdin(stdin string, name string, args ...string) error {
 		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
+}
+
+// inNSCombined runs a command inside ns and returns stdout and stderr together, also on error.
+func inNSCombined(ns string, name string, args ...string) (string, error) {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	return string(out), nil
 }

@@ -211,7 +211,7 @@ func (r *Recorder) WaitFor(timeout time.Duration, cond func([]Sample) bool) ([]S
 			return s, fmt.Errorf("recorder: condition not met after %v (%d samples)", timeout, len(s))
 		}
 		if !r.proc.Running() {
-			return s, fmt.Errorf("recorder exited: %v\n%s", r.proc.Err(), tail(r.proc.Log(), 10))
+			return s, fmt.Errorf("recorder exited: %w\n%s", r.proc.Err(), tail(r.proc.Log(), 10))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

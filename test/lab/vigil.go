@@ -1,0 +1,90 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+)
+
+// repoRoot is the root of the Vigil source tree.
+func repoRoot() string {
+	return filepath.Join(filepath.Dir(thisFile()), "..", "..")
+}
+
+// installCRDs creates Vigil's CRDs from config/crd/bases and waits until they are served.
+func (l *Lab) installCRDs(ctx context.Context) error {
+	c, err := l.KubeClient()
+	if err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(repoRoot(), "config", "crd", "bases", "*.yaml"))
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("no CRDs under %s", filepath.Join(repoRoot(), "config", "crd", "bases"))
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.UnmarshalStrict(b, crd); err != nil {
+			return fmt.Errorf("reading CRD %s: %w", f, err)
+		}
+		if err := c.Create(ctx, crd); err != nil {
+			return fmt.Errorf("creating CRD %s: %w", crd.Name, err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(crd), crd); err != nil {
+				return err
+			}
+			if cond := findCRDCondition(crd, apiextensionsv1.Established); cond {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("CRD %s not established after 30s", crd.Name)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+func findCRDCondition(crd *apiextensionsv1.CustomResourceDefinition, t apiextensionsv1.CustomResourceDefinitionConditionType) bool {
+	for _, c := range crd.Status.Conditions {
+		if c.Type == t && c.Status == apiextensionsv1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// Kubectl runs kubectl (from the assets) against the lab's API server and returns its
+// combined output.
+func (l *Lab) Kubectl(args ...string) (string, error) {
+	argv := append([]string{"--kubeconfig", l.Kubeconfig}, args...)
+	return inNSCombined(l.ControlPlane.NS, filepath.Join(l.Assets, "kubectl"), argv...)
+}
+
+// StartController runs `vigil controller` in the control-plane namespace.
+func (l *Lab) StartController(vigil string, args ...string) (*Process, error) {
+	argv := append([]string{vigil, "controller", "--kubeconfig", l.Kubeconfig,
+		"--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...)
+	return l.StartProcess("cp", "vigil-controller", argv...)
+}
+
+// StartAgent runs `vigil agent` on a node.
+func (l *Lab) StartAgent(vigil, node string, args ...string) (*Process, error) {
+	argv := append([]string{vigil, "agent", "--kubeconfig", l.Kubeconfig, "--node-name", node,
+		"--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...)
+	return l.StartProcess(node, "vigil-agent", argv...)
+}
