@@ -50,31 +50,35 @@ func benchFailover(fs *flag.FlagSet, args []string) error {
 		if err != nil {
 			return err
 		}
-		results, err := benchOne(ctx, sys, self, *trials, strings.Split(*scenarios, ","))
+		results, benchErr := benchOne(ctx, sys, self, *trials, strings.Split(*scenarios, ","))
 		fresh = append(fresh, results...)
-		if err != nil {
+		// Record every finished scenario, also when a later one failed.
+		if err := record(*out, *doc, results); err != nil {
 			return err
+		}
+		if benchErr != nil {
+			return benchErr
 		}
 	}
 	fmt.Println()
 	fmt.Print(lab.Table(fresh))
-	old, err := lab.ReadResults(*out)
+	fmt.Printf("\nresults in %s and %s\n", *out, *doc)
+	return nil
+}
+
+func record(out, doc string, results []lab.BenchResult) error {
+	old, err := lab.ReadResults(out)
 	if err != nil {
 		return err
 	}
-	all := lab.MergeResults(old, fresh)
-	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+	all := lab.MergeResults(old, results)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
-	if err := lab.WriteResults(*out, all); err != nil {
+	if err := lab.WriteResults(out, all); err != nil {
 		return err
 	}
-	fmt.Printf("\nwrote %s\n", *out)
-	if err := lab.UpdateBenchmarksDoc(*doc, all); err != nil {
-		return err
-	}
-	fmt.Printf("updated %s\n", *doc)
-	return nil
+	return lab.UpdateBenchmarksDoc(doc, all)
 }
 
 func benchOne(ctx context.Context, sys lab.FailoverSystem, self string, trials int, scenarios []string) ([]lab.BenchResult, error) {

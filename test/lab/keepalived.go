@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -99,12 +100,28 @@ func (k *Keepalived) StartNode(l *Lab, node string) error {
 			return err
 		}
 	}
-	_, err = l.StartProcess(node, "keepalived", "keepalived", "--dont-fork", "--log-console", "--log-detail",
+	// A crashed keepalived leaves its pid files behind; if a new process got one of those
+	// PIDs, keepalived would refuse to start ("daemon is already running").
+	pidFiles := []string{"keepalived.pid", "vrrp.pid", "checkers.pid"}
+	for _, f := range pidFiles {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	p, err := l.StartProcess(node, "keepalived", "keepalived", "--dont-fork", "--log-console", "--log-detail",
 		"--vrrp", "--use-file="+conf,
-		"--pid="+filepath.Join(dir, "keepalived.pid"),
-		"--vrrp_pid="+filepath.Join(dir, "vrrp.pid"),
-		"--checkers_pid="+filepath.Join(dir, "checkers.pid"))
-	return err
+		"--pid="+filepath.Join(dir, pidFiles[0]),
+		"--vrrp_pid="+filepath.Join(dir, pidFiles[1]),
+		"--checkers_pid="+filepath.Join(dir, pidFiles[2]))
+	if err != nil {
+		return err
+	}
+	select {
+	case <-p.Done():
+		return fmt.Errorf("keepalived on %s exited at start: %w\n%s", node, p.Err(), tail(p.Log(), 5))
+	case <-time.After(200 * time.Millisecond):
+		return nil
+	}
 }
 
 // StopNode stops keepalived on the node gracefully (SIGTERM): as master it sends a

@@ -1,0 +1,116 @@
+// Package address binds and unbinds VIP addresses on node interfaces. Addresses Vigil adds
+// carry a protocol marker (IFA_PROTO = Protocol), so Vigil recognises its own addresses
+// after a restart and never touches one it did not add.
+package address
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Protocol is the IFA_PROTO value of every address Vigil adds ('v'); `ip -d addr` shows it
+// as "proto 0x76". Address protocols need Linux 5.18 or later.
+const Protocol uint8 = 0x76
+
+// Binding is one VIP on one interface.
+type Binding struct {
+	Interface string
+	Prefix    netip.Prefix // the VIP and the prefix length it is bound with
+}
+
+func (b Binding) String() string { return b.Prefix.String() + " on " + b.Interface }
+
+// Address is an address configured on a node interface.
+type Address struct {
+	Prefix netip.Prefix
+	Vigil  bool // added by Vigil (carries Protocol)
+}
+
+// Link is a node interface with its addresses.
+type Link struct {
+	Name      string
+	Index     int
+	Up        bool
+	Loopback  bool
+	Addresses []Address
+}
+
+// Manager binds VIPs. Implementations are idempotent: binding a bound VIP and unbinding an
+// absent one succeed.
+type Manager interface {
+	// Bind adds the VIP; an equal address that Vigil did not add is a *ForeignAddressError.
+	Bind(b Binding) error
+	// Unbind removes the VIP if Vigil added it; it never removes a foreign address.
+	Unbind(b Binding) error
+	// Bound lists the addresses Vigil holds, on every interface.
+	Bound() ([]Binding, error)
+	// Links lists the node's interfaces with their addresses.
+	Links() ([]Link, error)
+}
+
+// ForeignAddressError says the VIP is already configured on the node by someone else
+// (typically the node's own IP): Vigil neither takes it over nor removes it.
+type ForeignAddressError struct {
+	Binding Binding
+}
+
+func (e *ForeignAddressError) Error() string {
+	return fmt.Sprintf("%s: the address is already configured on this node and was not added by Vigil; leaving it alone", e.Binding)
+}
+
+// NoInterfaceError says which interface could not be found for a VIP, and why.
+type NoInterfaceError struct {
+	VIP       netip.Addr
+	Interface string // the requested interface; "" for automatic selection
+	Reason    string
+}
+
+func (e *NoInterfaceError) Error() string {
+	if e.Interface != "" {
+		return fmt.Sprintf("VIP %s: interface %q: %s", e.VIP, e.Interface, e.Reason)
+	}
+	return fmt.Sprintf("VIP %s: %s", e.VIP, e.Reason)
+}
+
+// IsNoInterface reports whether err is a *NoInterfaceError.
+func IsNoInterface(err error) bool {
+	var e *NoInterfaceError
+	return errors.As(err, &e)
+}
+
+// ResolveInterface picks the interface for vip: the requested one if named (it must exist
+// and be up), else the up, non-loopback interface with the longest configured subnet that
+// contains vip. Host-length addresses and Vigil's own addresses do not count as subnets,
+// and the default route is never a fallback: no match is a *NoInterfaceError.
+func ResolveInterface(links []Link, requested string, vip netip.Addr) (string, error) {
+	if requested != "" {
+		for _, l := range links {
+			if l.Name == requested {
+				if !l.Up {
+					return "", &NoInterfaceError{VIP: vip, Interface: requested, Reason: "interface is down"}
+				}
+				return l.Name, nil
+			}
+		}
+		return "", &NoInterfaceError{VIP: vip, Interface: requested, Reason: "no such interface on this node"}
+	}
+	best, bestBits := "", -1
+	for _, l := range links {
+		if !l.Up || l.Loopback {
+			continue
+		}
+		for _, a := range l.Addresses {
+			if a.Vigil || a.Prefix.IsSingleIP() || !a.Prefix.Masked().Contains(vip) {
+				continue
+			}
+			if a.Prefix.Bits() > bestBits {
+				best, bestBits = l.Name, a.Prefix.Bits()
+			}
+		}
+	}
+	if best == "" {
+		return "", &NoInterfaceError{VIP: vip, Reason: "no interface on this node has a subnet containing the address; set spec.interface"}
+	}
+	return best, nil
+}

@@ -1,0 +1,173 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"vigil.dev/vigil/agent/address"
+	"vigil.dev/vigil/agent/announce"
+)
+
+// Result is the outcome of one Sync for one VIP.
+type Result struct {
+	Bound     bool
+	Interface string
+	Err       error // why the node cannot hold it (then it is not eligible)
+}
+
+// Dataplane applies plans with an address manager and announces with an announcer.
+type Dataplane struct {
+	addrs address.Manager
+	ann   announce.Announcer
+	log   logr.Logger
+
+	mu       sync.Mutex
+	speakers map[netip.Addr]*speaker // running announcement loops, per bound VIP
+	wg       sync.WaitGroup
+}
+
+type speaker struct {
+	binding address.Binding
+	policy  Announce
+	cancel  context.CancelFunc
+}
+
+// New returns a Dataplane.
+func New(addrs address.Manager, ann announce.Announcer, log logr.Logger) *Dataplane {
+	return &Dataplane{addrs: addrs, ann: ann, log: log, speakers: map[netip.Addr]*speaker{}}
+}
+
+// Sync makes the node hold exactly desired, with the fewest changes: VIPs already bound as
+// wanted are adopted untouched, Vigil addresses not desired are removed, the rest bound and
+// announced (the first announcement goes out right after the bind).
+func (d *Dataplane) Sync(desired []VIP) (map[string]Result, error) {
+	links, err := d.addrs.Links()
+	if err != nil {
+		return nil, err
+	}
+	bound, err := d.addrs.Bound()
+	if err != nil {
+		return nil, err
+	}
+	plan := MakePlan(desired, links, bound)
+	results := map[string]Result{}
+	var errs []error
+	for _, b := range plan.Unbind {
+		d.stopSpeaker(b.Prefix.Addr())
+		if err := d.addrs.Unbind(b); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.log.Info("unbound VIP", "address", b.Prefix.String(), "interface", b.Interface)
+	}
+	for name, err := range plan.Failed {
+		results[name] = Result{Err: err}
+	}
+	for _, t := range plan.Keep {
+		results[t.VIP.Name] = Result{Bound: true, Interface: t.Binding.Interface}
+		d.ensureSpeaker(t, false)
+	}
+	for _, t := range plan.Bind {
+		if err := d.addrs.Bind(t.Binding); err != nil {
+			results[t.VIP.Name] = Result{Err: err}
+			var foreign *address.ForeignAddressError
+			if !errors.As(err, &foreign) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		d.log.Info("bound VIP", "vip", t.VIP.Name, "address", t.Binding.Prefix.String(), "interface", t.Binding.Interface)
+		results[t.VIP.Name] = Result{Bound: true, Interface: t.Binding.Interface}
+		d.ensureSpeaker(t, true)
+	}
+	return results, errors.Join(errs...)
+}
+
+// ensureSpeaker runs the VIP's announcements: a burst now when it was just bound, and the
+// periodic refresh if its policy has one. A policy or interface change restarts it.
+func (d *Dataplane) ensureSpeaker(t Target, burst bool) {
+	addr := t.Binding.Prefix.Addr()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.speakers[addr]; ok {
+		if s.binding == t.Binding && s.policy == t.VIP.Announce && !burst {
+			return
+		}
+		s.cancel()
+		delete(d.speakers, addr)
+	}
+	if !burst && t.VIP.Announce.Refresh <= 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &speaker{binding: t.Binding, policy: t.VIP.Announce, cancel: cancel}
+	d.speakers[addr] = s
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.speak(ctx, s, burst)
+	}()
+}
+
+func (d *Dataplane) speak(ctx context.Context, s *speaker, burst bool) {
+	ifname, addr, p := s.binding.Interface, s.binding.Prefix.Addr(), s.policy
+	if burst {
+		if err := d.ann.Announce(ctx, ifname, addr, p.Count, p.Interval); err != nil && ctx.Err() == nil {
+			d.log.Error(err, "announcing VIP", "address", addr.String(), "interface", ifname)
+		}
+	}
+	if p.Refresh <= 0 {
+		return
+	}
+	t := time.NewTicker(p.Refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.ann.Announce(ctx, ifname, addr, 1, 0); err != nil && ctx.Err() == nil {
+				d.log.Error(err, "refreshing announcement", "address", addr.String(), "interface", ifname)
+			}
+		}
+	}
+}
+
+func (d *Dataplane) stopSpeaker(addr netip.Addr) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.speakers[addr]; ok {
+		s.cancel()
+		delete(d.speakers, addr)
+	}
+}
+
+// ReleaseAll unbinds every address Vigil holds on the node and stops all announcements.
+func (d *Dataplane) ReleaseAll() error {
+	d.mu.Lock()
+	for addr, s := range d.speakers {
+		s.cancel()
+		delete(d.speakers, addr)
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+	bound, err := d.addrs.Bound()
+	if err != nil {
+		return fmt.Errorf("listing Vigil addresses to release: %w", err)
+	}
+	var errs []error
+	for _, b := range bound {
+		if err := d.addrs.Unbind(b); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.log.Info("released VIP", "address", b.Prefix.String(), "interface", b.Interface)
+	}
+	return errors.Join(errs...)
+}
