@@ -70,6 +70,11 @@ bench-failover: tools ## Failover benchmark in the lab (TRIALS=20 SYSTEMS=... SC
 	go build -o bin/lab ./hack/lab
 	KUBEBUILDER_ASSETS=$(ASSETS) bin/lab bench-failover --trials $(TRIALS) --systems $(SYSTEMS) --scenarios $(SCENARIOS)
 
+.PHONY: bench-announce
+bench-announce: ## How soon a client's ARP/ND entry follows a moved VIP (MOVES=20), with the no-announcement baseline.
+	go build -o bin/lab ./hack/lab
+	bin/lab bench-announce --moves $(or $(MOVES),20)
+
 ##@ Demo
 
 .PHONY: demo

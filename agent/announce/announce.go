@@ -215,7 +215,9 @@ func (r *Raw) announceOnce(ifname string, addr netip.Addr) error {
 		TargetAddress: addr,
 		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: ifi.HardwareAddr}},
 	}
-	if err := c.WriteTo(na, nil, allNodes); err != nil {
+	// The destination's zone is the interface's name, which the kernel call resolves in the
+	// calling thread's namespace: send from inside ours.
+	if err := netnsutil.Do(r.ns, func() error { return c.WriteTo(na, nil, allNodes) }); err != nil {
 		return err
 	}
 	r.nas.Add(1)

@@ -6,6 +6,7 @@
 //	lab kubectl PREFIX -- ARGS...              kubectl against the lab's API server
 //	lab down PREFIX | --all                    tear a run down / remove crashed runs
 //	lab bench-failover [flags]                 the failover benchmark
+//	lab bench-announce [--moves N]             neighbour-cache update after a VIP moves
 //	lab demo                                   what `make demo` shows
 //
 // Its hidden commands are the processes the lab runs inside namespaces: serve-http (each
@@ -135,6 +136,8 @@ func run(args []string) error {
 		return benchFailover(fs, args)
 	case "demo":
 		return demo(fs, args)
+	case "bench-announce":
+		return benchAnnounce(fs, args)
 	case "serve-http":
 		name := fs.String("name", "", "the node name to answer with")
 		port := fs.Int("port", lab.HTTPPort, "port")

@@ -47,8 +47,17 @@ func (l *Lab) waitForService(ctx context.Context, n *Member) error {
 
 // Get sends one GET from the client namespace and returns the body, trimmed.
 func (l *Lab) Get(ctx context.Context, url string, timeout time.Duration) (string, error) {
+	return l.GetFrom(ctx, "client", url, timeout)
+}
+
+// GetFrom sends one GET from a member's namespace and returns the body, trimmed.
+func (l *Lab) GetFrom(ctx context.Context, member, url string, timeout time.Duration) (string, error) {
+	m, err := l.member(member)
+	if err != nil {
+		return "", err
+	}
 	hc := &http.Client{Timeout: timeout, Transport: &http.Transport{
-		DialContext: DialerIn(l.Client.NS), DisableKeepAlives: true,
+		DialContext: DialerIn(m.NS), DisableKeepAlives: true,
 	}}
 	resp, err := hc.Get(url)
 	if err != nil {

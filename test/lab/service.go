@@ -10,7 +10,8 @@ import (
 )
 
 // ServeNodeName is each lab node's HTTP service: it answers every request with the node's
-// name and closes the connection, so every client request is a fresh TCP connection.
+// name (and /remote with the client's address) and closes the connection, so every client
+// request is a fresh TCP connection.
 func ServeNodeName(addr, name string) error {
 	if name == "" {
 		return fmt.Errorf("serve-http needs --name")
@@ -18,8 +19,13 @@ func ServeNodeName(addr, name string) error {
 	srv := &http.Server{
 		Addr:              addr,
 		ReadHeaderTimeout: 5 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "close")
+			if r.URL.Path == "/remote" { // who is asking: the source address a peer sees
+				host, _, _ := net.SplitHostPort(r.RemoteAddr)
+				_, _ = fmt.Fprintln(w, host)
+				return
+			}
 			_, _ = fmt.Fprintln(w, name)
 		}),
 	}
