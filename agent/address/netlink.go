@@ -244,7 +244,8 @@ func (m *Netlink) change(msgType, flags, index int, p netip.Prefix) error {
 		var flags uint32
 		if family == unix.AF_INET6 {
 			flags |= unix.IFA_F_NODAD
-			cache := nl.IfaCacheInfo{IfaCacheinfo: unix.IfaCacheinfo{Prefered: 0, Valid: 0xffffffff}}
+			// Preferred lifetime 0 (deprecated), valid forever.
+			cache := nl.IfaCacheInfo{IfaCacheinfo: unix.IfaCacheinfo{Valid: 0xffffffff}}
 			req.AddData(nl.NewRtAttr(unix.IFA_CACHEINFO, cache.Serialize()))
 		}
 		fb := make([]byte, 4)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 )
@@ -32,6 +34,12 @@ var Scheme = func() *runtime.Scheme {
 	utilruntime.Must(apiextensionsv1.AddToScheme(s))
 	return s
 }()
+
+func init() {
+	// The lab's API clients log nothing of interest; without a logger controller-runtime
+	// complains on first use.
+	ctrllog.SetLogger(logr.Discard())
+}
 
 // NodeLabel marks the Node objects of a lab; its value is the node's name.
 const NodeLabel = "vigil.dev/lab-node"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -73,6 +74,17 @@ func findCRDCondition(crd *apiextensionsv1.CustomResourceDefinition, t apiextens
 func (l *Lab) Kubectl(args ...string) (string, error) {
 	argv := append([]string{"--kubeconfig", l.Kubeconfig}, args...)
 	return inNSCombined(l.ControlPlane.NS, filepath.Join(l.Assets, "kubectl"), argv...)
+}
+
+// BuildVigil builds bin/vigil from this source tree into the run directory.
+func (l *Lab) BuildVigil() (string, error) {
+	out := filepath.Join(l.RunDir, "vigil")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/vigil")
+	cmd.Dir = repoRoot()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building vigil: %w\n%s", err, b)
+	}
+	return out, nil
 }
 
 // StartController runs `vigil controller` in the control-plane namespace.
