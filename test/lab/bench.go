@@ -24,6 +24,9 @@ type FailoverSystem interface {
 	StartNode(l *Lab, node string) error
 	// StopNode stops the system on one node gracefully (a planned move).
 	StopNode(l *Lab, node string) error
+	// Settle is how long the VIP must have answered from one node before a fault, so that
+	// a node restored after the previous trial has rejoined (and any move back is over).
+	Settle() time.Duration
 }
 
 // Failover scenarios.
@@ -62,7 +65,7 @@ type BenchOptions struct {
 }
 
 // RunFailoverBench runs every scenario Trials times against sys on lab l. Before each trial
-// it waits until one node has answered the VIP steadily for 2 s (the owner), injects the
+// it waits until one node has answered the VIP steadily for sys.Settle() (the owner), injects the
 // fault on the owner, and records until another node has answered for 1 s.
 func RunFailoverBench(ctx context.Context, l *Lab, sys FailoverSystem, o BenchOptions) ([]BenchResult, error) {
 	var results []BenchResult
@@ -106,13 +109,12 @@ func runTrial(l *Lab, sys FailoverSystem, scenario, vip string) (trialOutage, er
 		return trialOutage{}, err
 	}
 	defer func() { _, _ = rec.Stop() }()
-	// 2 s of answers from one node: any move back after the last restore (keepalived
-	// preempts) is over before the fault.
-	samples, err := rec.WaitFor(60*time.Second, func(s []Sample) bool { return steadyOwner(s, 200) != "" })
+	steady := int(sys.Settle() / (10 * time.Millisecond))
+	samples, err := rec.WaitFor(60*time.Second+sys.Settle(), func(s []Sample) bool { return steadyOwner(s, steady) != "" })
 	if err != nil {
 		return trialOutage{}, fmt.Errorf("the VIP never answered steadily from one node: %w (last answers: %s)", err, lastAnswers(samples, 5))
 	}
-	owner := steadyOwner(samples, 200)
+	owner := steadyOwner(samples, steady)
 	fault := time.Now()
 	switch scenario {
 	case ScenarioNodeCrash:

@@ -29,6 +29,16 @@ func (k *Keepalived) Name() string {
 	return "keepalived-default"
 }
 
+// Settle covers a restored node's rejoining: its first check result (one check interval)
+// and a preemption after the next advertisement, plus the master-down interval
+// (3 advertisements) of a node that came back as backup.
+func (k *Keepalived) Settle() time.Duration {
+	if k.Tuned {
+		return 2 * time.Second
+	}
+	return 6 * time.Second
+}
+
 // NeedsControlPlane is false: keepalived knows nothing of Kubernetes.
 func (k *Keepalived) NeedsControlPlane() bool { return false }
 
