@@ -2,9 +2,11 @@ package probe
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -19,104 +21,161 @@ type Health struct {
 	Reason   string // why not eligible, or what made it eligible again
 }
 
-// Manager runs the health checks of every VIP on this node. It reports eligibility
+// Manager runs the health checks of every VIP on this node and reports eligibility
 // transitions only, never individual probe results.
+//
+// Identical probes are run once: VIPs whose checks probe the same thing on the same
+// schedule (say, 100 VIPs in front of one ingress on :443) share one probe, whose results
+// feed each check's own fall/rise hysteresis. Probe cost then grows with the number of
+// distinct backends, not of VIPs.
 type Manager struct {
 	env      Env
 	log      logr.Logger
 	onChange func(vip string, h Health)
 
-	mu   sync.Mutex
-	vips map[string]*vipChecks
-	wg   sync.WaitGroup
+	mu     sync.Mutex
+	vips   map[string]*vipChecks
+	probes map[string]*sharedProbe // by probeKey
+	wg     sync.WaitGroup
+
+	probesRun, probesFailed atomic.Uint64
 }
 
 type vipChecks struct {
 	target Target
-	checks map[string]*runningCheck
+	checks map[string]*check
 	health Health
 }
 
-type runningCheck struct {
+// check is one VIP's health check: its spec, verdict and hysteresis.
+type check struct {
+	vip    string
 	spec   vigilv1.HealthCheck
-	cancel context.CancelFunc
-	state  State
+	key    string
+	h      Hysteresis
 	reason string
+}
+
+// sharedProbe runs one distinct probe for every check that uses it.
+type sharedProbe struct {
+	key    string
+	checks map[*check]struct{}
+	cancel context.CancelFunc
 }
 
 // NewManager returns a Manager; onChange is called (from probe goroutines, never with the
 // Manager's lock held) whenever a VIP's eligibility changes.
 func NewManager(env Env, log logr.Logger, onChange func(vip string, h Health)) *Manager {
-	return &Manager{env: env, log: log, onChange: onChange, vips: map[string]*vipChecks{}}
+	env.pingers = newPingers(env.NS)
+	return &Manager{env: env, log: log, onChange: onChange, vips: map[string]*vipChecks{}, probes: map[string]*sharedProbe{}}
 }
 
-// Set runs exactly these checks for the VIP. Checks whose spec and target did not change
-// keep running with their state; changed and new ones start from Unknown; removed ones stop.
+// Stats returns how many probes ran and how many of them failed, since the start.
+func (m *Manager) Stats() (probes, failures uint64) {
+	return m.probesRun.Load(), m.probesFailed.Load()
+}
+
+// probeKey identifies what a check probes and when: everything but its name and thresholds.
+// An ICMP "gateway" target depends on the VIP's interface and family.
+func probeKey(c vigilv1.HealthCheck, t Target) string {
+	k := struct {
+		ICMP     *vigilv1.ICMPCheck `json:"i,omitempty"`
+		TCP      *vigilv1.TCPCheck  `json:"t,omitempty"`
+		HTTP     *vigilv1.HTTPCheck `json:"h,omitempty"`
+		Interval time.Duration      `json:"iv"`
+		Timeout  time.Duration      `json:"to"`
+		Iface    string             `json:"if,omitempty"`
+		V6       bool               `json:"v6,omitempty"`
+	}{ICMP: c.ICMP, TCP: c.TCP, HTTP: c.HTTP, Interval: c.Interval.Duration, Timeout: c.EffectiveTimeout()}
+	if c.ICMP != nil && c.ICMP.Target == vigilv1.ICMPTargetGateway {
+		k.Iface, k.V6 = t.Interface, t.VIP.Is6()
+	}
+	b, _ := json.Marshal(k)
+	return string(b)
+}
+
+// Set runs exactly these checks for the VIP. A check whose spec and probe did not change
+// keeps its verdict and hysteresis; a changed one starts from the old verdict (so that
+// editing a VirtualIP does not make healthy nodes ineligible until new probes ran); a new
+// one starts Unknown; removed ones stop.
 func (m *Manager) Set(vip string, target Target, checks []vigilv1.HealthCheck) {
 	m.mu.Lock()
 	v, ok := m.vips[vip]
 	if !ok {
-		v = &vipChecks{target: target, checks: map[string]*runningCheck{}}
+		v = &vipChecks{checks: map[string]*check{}}
 		m.vips[vip] = v
 	}
-	retarget := v.target != target
 	v.target = target
 	wanted := map[string]bool{}
-	for _, c := range checks {
-		wanted[c.Name] = true
-		if rc, ok := v.checks[c.Name]; ok && !retarget && equality.Semantic.DeepEqual(rc.spec, c) {
+	for _, spec := range checks {
+		wanted[spec.Name] = true
+		key := probeKey(spec, target)
+		old, exists := v.checks[spec.Name]
+		if exists && old.key == key && equality.Semantic.DeepEqual(old.spec, spec) {
 			continue
 		}
-		// A changed check starts from the old verdict, so that editing a VirtualIP does not
-		// make healthy nodes ineligible until the new probes have run.
-		carried := Unknown
-		if rc, ok := v.checks[c.Name]; ok {
-			rc.cancel()
-			carried = rc.state
+		c := &check{vip: vip, spec: *spec.DeepCopy(), key: key, reason: spec.Name + ": no verdict yet",
+			h: Hysteresis{Fall: int(max(spec.FailureThreshold, 1)), Rise: int(max(spec.SuccessThreshold, 1))}}
+		if exists {
+			c.h.State, c.reason = old.h.State, old.reason
+			m.detach(old)
 		}
-		m.start(vip, v, c, carried)
+		v.checks[spec.Name] = c
+		m.attach(c, target)
 	}
-	for name, rc := range v.checks {
+	for name, c := range v.checks {
 		if !wanted[name] {
-			rc.cancel()
+			m.detach(c)
 			delete(v.checks, name)
 		}
 	}
-	changed, h := m.updateHealth(v)
+	changed, h := updateHealth(v)
 	m.mu.Unlock()
 	if changed {
 		m.onChange(vip, h)
 	}
 }
 
-// start runs one check from state initial; m.mu is held.
-func (m *Manager) start(vip string, v *vipChecks, c vigilv1.HealthCheck, initial State) {
-	ctx, cancel := context.WithCancel(context.Background())
-	rc := &runningCheck{spec: *c.DeepCopy(), cancel: cancel, state: initial, reason: c.Name + ": no verdict yet"}
-	v.checks[c.Name] = rc
-	prober, err := New(c, v.target, m.env)
-	if err != nil {
-		rc.state, rc.reason = Failing, err.Error()
+// attach subscribes c to its probe, starting the probe if it is new; m.mu is held.
+func (m *Manager) attach(c *check, t Target) {
+	if sp, ok := m.probes[c.key]; ok {
+		sp.checks[c] = struct{}{}
 		return
 	}
+	prober, err := New(c.spec, t, m.env)
+	if err != nil {
+		c.h.State, c.reason = Failing, err.Error()
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sp := &sharedProbe{key: c.key, checks: map[*check]struct{}{c: {}}, cancel: cancel}
+	m.probes[c.key] = sp
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		m.run(ctx, vip, rc, prober)
+		m.run(ctx, sp, prober, c.spec.Interval.Duration, c.spec.EffectiveTimeout())
 	}()
 }
 
-func (m *Manager) run(ctx context.Context, vip string, rc *runningCheck, prober Prober) {
-	interval, timeout := rc.spec.Interval.Duration, rc.spec.EffectiveTimeout()
+// detach unsubscribes c, stopping its probe when nobody else uses it; m.mu is held.
+func (m *Manager) detach(c *check) {
+	sp, ok := m.probes[c.key]
+	if !ok {
+		return
+	}
+	delete(sp.checks, c)
+	if len(sp.checks) == 0 {
+		sp.cancel()
+		delete(m.probes, c.key)
+	}
+}
+
+func (m *Manager) run(ctx context.Context, sp *sharedProbe, prober Prober, interval, timeout time.Duration) {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	m.mu.Lock()
-	initial := rc.state
-	m.mu.Unlock()
-	h := Hysteresis{Fall: int(max(rc.spec.FailureThreshold, 1)), Rise: int(max(rc.spec.SuccessThreshold, 1)), State: initial}
 	// The first probe soon, at a random point of the first tenth of the interval, so that
-	// the checks of many VIPs do not fire together.
+	// many probes do not fire together.
 	timer := time.NewTimer(time.Duration(rand.Int64N(int64(interval/10) + 1)))
 	defer timer.Stop()
 	for {
@@ -131,32 +190,51 @@ func (m *Manager) run(ctx context.Context, vip string, rc *runningCheck, prober 
 		if ctx.Err() != nil {
 			return
 		}
-		if changed, reason := h.Observe(prober.String(), err); changed {
-			m.transition(vip, rc, h.State, reason)
+		m.probesRun.Add(1)
+		if err != nil {
+			m.probesFailed.Add(1)
 		}
-		// ±2% jitter keeps checks apart without stretching failureThreshold × interval.
+		m.observe(sp, prober.String(), err)
+		// ±2% jitter keeps probes apart without stretching failureThreshold × interval.
 		timer.Reset(interval + time.Duration((rand.Float64()*0.04-0.02)*float64(interval)))
 	}
 }
 
-func (m *Manager) transition(vip string, rc *runningCheck, s State, reason string) {
+// observe feeds one result to every check of the probe and reports eligibility changes.
+func (m *Manager) observe(sp *sharedProbe, name string, err error) {
+	type report struct {
+		vip string
+		h   Health
+	}
+	var reports []report
 	m.mu.Lock()
-	v, ok := m.vips[vip]
-	if !ok || v.checks[rc.spec.Name] != rc { // replaced or removed meanwhile
+	if m.probes[sp.key] != sp { // stopped meanwhile
 		m.mu.Unlock()
 		return
 	}
-	rc.state, rc.reason = s, reason
-	m.log.Info("health check changed", "vip", vip, "check", rc.spec.Name, "state", s.String(), "reason", reason)
-	changed, h := m.updateHealth(v)
+	touched := map[string]bool{}
+	for c := range sp.checks {
+		if changed, reason := c.h.Observe(name, err); changed {
+			c.reason = reason
+			touched[c.vip] = true
+			m.log.Info("health check changed", "vip", c.vip, "check", c.spec.Name, "state", c.h.State.String(), "reason", reason)
+		}
+	}
+	for vip := range touched {
+		if v, ok := m.vips[vip]; ok {
+			if changed, h := updateHealth(v); changed {
+				reports = append(reports, report{vip, h})
+			}
+		}
+	}
 	m.mu.Unlock()
-	if changed {
-		m.onChange(vip, h)
+	for _, r := range reports {
+		m.onChange(r.vip, r.h)
 	}
 }
 
 // updateHealth recomputes the VIP's eligibility; m.mu is held.
-func (m *Manager) updateHealth(v *vipChecks) (bool, Health) {
+func updateHealth(v *vipChecks) (bool, Health) {
 	h := Health{Eligible: true}
 	names := make([]string, 0, len(v.checks))
 	for name := range v.checks {
@@ -164,15 +242,15 @@ func (m *Manager) updateHealth(v *vipChecks) (bool, Health) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if rc := v.checks[name]; rc.state != Passing {
-			h = Health{Eligible: false, Reason: rc.reason}
+		if c := v.checks[name]; c.h.State != Passing {
+			h = Health{Eligible: false, Reason: c.reason}
 			break
 		}
 	}
 	if h.Eligible && len(names) > 0 {
 		h.Reason = "all health checks passing"
 	}
-	if h.Eligible == v.health.Eligible && h.Reason == v.health.Reason {
+	if h == v.health {
 		return false, h
 	}
 	v.health = h
@@ -194,8 +272,8 @@ func (m *Manager) Remove(vip string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if v, ok := m.vips[vip]; ok {
-		for _, rc := range v.checks {
-			rc.cancel()
+		for _, c := range v.checks {
+			m.detach(c)
 		}
 		delete(m.vips, vip)
 	}
@@ -213,15 +291,22 @@ func (m *Manager) VIPs() []string {
 	return out
 }
 
-// Stop stops every check and waits until all have returned.
+// Probes is the number of distinct probes running.
+func (m *Manager) Probes() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.probes)
+}
+
+// Stop stops every probe, waits until all have returned, and closes the shared sockets.
 func (m *Manager) Stop() {
 	m.mu.Lock()
-	for vip, v := range m.vips {
-		for _, rc := range v.checks {
-			rc.cancel()
-		}
-		delete(m.vips, vip)
+	for key, sp := range m.probes {
+		sp.cancel()
+		delete(m.probes, key)
 	}
+	m.vips = map[string]*vipChecks{}
 	m.mu.Unlock()
 	m.wg.Wait()
+	m.env.pingers.close()
 }

@@ -40,6 +40,8 @@ type Env struct {
 	Gateway func(ifname string, vip netip.Addr) (netip.Addr, error)
 	// RootCAs verifies HTTPS (nil: the system's roots).
 	RootCAs *x509.CertPool
+
+	pingers *pingers // shared ICMP sockets, set by the Manager
 }
 
 // Target is the VIP whose checks run, and the interface it is (or would be) bound on.

@@ -17,8 +17,8 @@ import (
 	"github.com/vishvananda/netns"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/agent/probe"
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/internal/netnsutil"
 	"vigil.dev/vigil/test/lab"
 )
@@ -60,7 +60,7 @@ func check(name string, timeout time.Duration) vigilv1.HealthCheck {
 		FailureThreshold: 3, SuccessThreshold: 1}
 }
 
-func run(t *testing.T, c vigilv1.HealthCheck, target probe.Target, env probe.Env) (error, time.Duration) {
+func run(t *testing.T, c vigilv1.HealthCheck, target probe.Target, env probe.Env) (time.Duration, error) {
 	t.Helper()
 	pr, err := probe.New(c, target, env)
 	if err != nil {
@@ -70,7 +70,7 @@ func run(t *testing.T, c vigilv1.HealthCheck, target probe.Target, env probe.Env
 	defer cancel()
 	start := time.Now()
 	err = pr.Probe(ctx)
-	return err, time.Since(start)
+	return time.Since(start), err
 }
 
 func expect(t *testing.T, what string, err error, wantErr string) {
@@ -103,7 +103,7 @@ func TestTCPProbe(t *testing.T) {
 	for _, tc := range cases {
 		c := check("tcp", 300*time.Millisecond)
 		c.TCP = &vigilv1.TCPCheck{Host: tc.host, Port: tc.port}
-		err, took := run(t, c, probe.Target{}, p.env)
+		took, err := run(t, c, probe.Target{}, p.env)
 		expect(t, tc.name, err, tc.wantErr)
 		if tc.wantErr == "timed out" && (took < 290*time.Millisecond || took > 600*time.Millisecond) {
 			t.Errorf("dropped: gave up after %v, want the 300ms timeout", took)
@@ -165,7 +165,7 @@ func TestHTTPProbe(t *testing.T) {
 		h := tc.http
 		h.Host = "127.0.0.1"
 		c.HTTP = &h
-		err, took := run(t, c, probe.Target{}, tc.env)
+		took, err := run(t, c, probe.Target{}, tc.env)
 		expect(t, tc.name, err, tc.wantErr)
 		if tc.maxTaken > 0 && took > tc.maxTaken {
 			t.Errorf("%s: took %v, want at most %v", tc.name, took, tc.maxTaken)
@@ -196,7 +196,7 @@ func TestICMPProbe(t *testing.T) {
 	for _, tc := range cases {
 		c := check("icmp", 300*time.Millisecond)
 		c.ICMP = &vigilv1.ICMPCheck{Target: tc.target}
-		err, _ := run(t, c, probe.Target{VIP: tc.vip, Interface: lab.NodeInterface}, p.env)
+		_, err := run(t, c, probe.Target{VIP: tc.vip, Interface: lab.NodeInterface}, p.env)
 		expect(t, tc.name, err, tc.wantErr)
 	}
 	gw := p.env.Gateway
@@ -330,5 +330,41 @@ func TestManagerReportsTransitionsWithHysteresis(t *testing.T) {
 	_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
 	if strings.Contains(stacks.String(), "agent/probe.(*Manager).run") {
 		t.Errorf("probe goroutines left after Stop:\n%s", stacks.String())
+	}
+}
+
+// VIPs probing the same thing share one probe; each keeps its own thresholds.
+func TestIdenticalProbesAreSharedAcrossVIPs(t *testing.T) {
+	p := newProbeLab(t)
+	tr := &transitions{}
+	m := probe.NewManager(p.env, logr.Discard(), tr.record)
+	defer m.Stop()
+	interval := 100 * time.Millisecond
+	mk := func(fall int32) vigilv1.HealthCheck {
+		return vigilv1.HealthCheck{Name: "svc", TCP: &vigilv1.TCPCheck{Host: "127.0.0.1", Port: 9100},
+			Interval: metav1.Duration{Duration: interval}, FailureThreshold: fall, SuccessThreshold: 1}
+	}
+	target := probe.Target{VIP: lab.VIPv4(0), Interface: lab.NodeInterface}
+	m.Set("fast", target, []vigilv1.HealthCheck{mk(1)})
+	m.Set("slow", target, []vigilv1.HealthCheck{mk(5)})
+	if n := m.Probes(); n != 1 {
+		t.Fatalf("%d probes for two VIPs checking the same port, want 1", n)
+	}
+	// Nothing listens on 9100: "fast" fails at the first result, "slow" too (Unknown fails
+	// at once). Then a listener comes up and both pass.
+	deadline := time.Now().Add(2 * time.Second)
+	for m.Health("fast").Reason != "tcp 127.0.0.1:9100: connection refused" || m.Health("slow").Reason != "tcp 127.0.0.1:9100: connection refused" {
+		if time.Now().After(deadline) {
+			t.Fatalf("fast %+v, slow %+v", m.Health("fast"), m.Health("slow"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	m.Remove("fast")
+	if n := m.Probes(); n != 1 {
+		t.Errorf("%d probes after removing one of two VIPs, want 1", n)
+	}
+	m.Remove("slow")
+	if n := m.Probes(); n != 0 {
+		t.Errorf("%d probes after removing both VIPs, want 0", n)
 	}
 }

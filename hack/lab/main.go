@@ -7,6 +7,7 @@
 //	lab down PREFIX | --all                    tear a run down / remove crashed runs
 //	lab bench-failover [flags]                 the failover benchmark
 //	lab bench-announce [--moves N]             neighbour-cache update after a VIP moves
+//	lab bench-probes [--vips N] [--for D]      cost of the agent's health probes
 //	lab demo                                   what `make demo` shows
 //
 // Its hidden commands are the processes the lab runs inside namespaces: serve-http (each
@@ -138,6 +139,10 @@ func run(args []string) error {
 		return demo(fs, args)
 	case "bench-announce":
 		return benchAnnounce(fs, args)
+	case "bench-probes":
+		return benchProbes(fs, args)
+	case "probe-load":
+		return probeLoad(fs, args)
 	case "serve-http":
 		name := fs.String("name", "", "the node name to answer with")
 		port := fs.Int("port", lab.HTTPPort, "port")
