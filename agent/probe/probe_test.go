@@ -131,7 +131,8 @@ func TestHTTPProbe(t *testing.T) {
 		}
 	})
 	plain := &http.Server{Handler: handler, ReadHeaderTimeout: time.Second}
-	go func() { _ = plain.Serve(p.listen(t, "127.0.0.1:8080")) }()
+	plainLn := p.listen(t, "127.0.0.1:8080")
+	go func() { _ = plain.Serve(plainLn) }()
 	t.Cleanup(func() { _ = plain.Close() })
 	tlsSrv := httptest.NewUnstartedServer(handler)
 	tlsSrv.Listener = p.listen(t, "127.0.0.1:8443")

@@ -44,9 +44,9 @@ func run(args []string) error {
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet("lab "+cmd, flag.ContinueOnError)
-	runRoot := fs.String("run-root", lab.DefaultRunRoot, "directory of lab runs")
 	switch cmd {
 	case "up":
+		runRoot := fs.String("run-root", lab.DefaultRunRoot, "directory for the run's logs and state")
 		nodes := fs.Int("nodes", 3, "number of nodes")
 		noCP := fs.Bool("no-control-plane", false, "do not start etcd and kube-apiserver")
 		if err := fs.Parse(args); err != nil {
@@ -73,7 +73,7 @@ func run(args []string) error {
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		runs, err := lab.Runs(*runRoot)
+		runs, err := lab.Runs()
 		if err != nil {
 			return err
 		}
@@ -86,7 +86,7 @@ func run(args []string) error {
 		}
 		sort.Strings(prefixes)
 		for _, p := range prefixes {
-			fmt.Println(lab.DescribeRun(*runRoot, runs[p]))
+			fmt.Println(lab.DescribeRun(runs[p]))
 		}
 		return nil
 	case "exec", "kubectl":
@@ -111,7 +111,15 @@ func run(args []string) error {
 			if assets == "" {
 				return errors.New("set KUBEBUILDER_ASSETS (make -s assets-path) to find kubectl")
 			}
-			kubeconfig := filepath.Join(*runRoot, prefix, "kubeconfig")
+			runs, err := lab.Runs()
+			if err != nil {
+				return err
+			}
+			run, ok := runs[prefix]
+			if !ok {
+				return fmt.Errorf("no lab run %q (see lab status)", prefix)
+			}
+			kubeconfig := filepath.Join(run.RunDir, "kubeconfig")
 			argv = append([]string{"netns", "exec", prefix + "-cp", filepath.Join(assets, "kubectl"), "--kubeconfig", kubeconfig}, cmdArgs...)
 		}
 		c := exec.Command("ip", argv...)
@@ -123,7 +131,7 @@ func run(args []string) error {
 			return err
 		}
 		if *all {
-			removed, err := lab.DownAll(*runRoot, true)
+			removed, err := lab.DownAll(true)
 			for _, r := range removed {
 				fmt.Println("removed", r)
 			}
@@ -132,7 +140,7 @@ func run(args []string) error {
 		if fs.NArg() != 1 {
 			return errors.New("usage: lab down PREFIX | lab down --all")
 		}
-		return lab.DownRun(*runRoot, fs.Arg(0))
+		return lab.DownRun(fs.Arg(0))
 	case "bench-failover":
 		return benchFailover(fs, args)
 	case "demo":

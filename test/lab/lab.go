@@ -38,8 +38,11 @@ var (
 )
 
 const (
-	// DefaultRunRoot holds one directory per lab run: state, logs, certificates.
+	// DefaultRunRoot holds one directory per lab run: logs, certificates, etcd data.
 	DefaultRunRoot = "/tmp/vigil-lab"
+	// RegistryDir records every run, wherever its run directory is, so that `down --all`
+	// knows each lab namespace's owner. It is on tmpfs, like /run/netns: both go at reboot.
+	RegistryDir = "/run/vigil-lab"
 	// NodeInterface is the name of every member's interface on the lab bridge.
 	NodeInterface = "eth0"
 	// HTTPPort is where each node's HTTP service answers with the node's name.
@@ -122,6 +125,7 @@ type Lab struct {
 // state is what `down` needs to remove a run, also after the process that made it died.
 type state struct {
 	Prefix     string    `json:"prefix"`
+	RunDir     string    `json:"runDir"`
 	OwnerPID   int       `json:"ownerPID"`
 	Detached   bool      `json:"detached"`
 	Namespaces []string  `json:"namespaces"`
@@ -176,7 +180,7 @@ func Up(ctx context.Context, cfg Config) (l *Lab, err error) {
 	if l.logf == nil {
 		l.logf = func(string, ...any) {}
 	}
-	l.state = state{Prefix: prefix, OwnerPID: os.Getpid(), Detached: cfg.Detached, Created: time.Now()}
+	l.state = state{Prefix: prefix, RunDir: l.RunDir, OwnerPID: os.Getpid(), Detached: cfg.Detached, Created: time.Now()}
 	if err := os.MkdirAll(filepath.Join(l.RunDir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("making run directory: %w", err)
 	}
@@ -228,8 +232,13 @@ func (l *Lab) saveState() error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(l.RunDir, "state.json"), b, 0o644)
+	if err := os.MkdirAll(RegistryDir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(registryFile(l.Prefix), b, 0o644)
 }
+
+func registryFile(prefix string) string { return filepath.Join(RegistryDir, prefix+".json") }
 
 func (l *Lab) addNamespace(name string) error {
 	l.state.Namespaces = append(l.state.Namespaces, name)
@@ -390,7 +399,7 @@ func (l *Lab) Down() error {
 func (l *Lab) teardown(keepRunDir bool) error {
 	l.downOnce.Do(func() {
 		unregisterForSignals(l)
-		l.downErr = removeRun(l.RunDir, l.state.Namespaces, keepRunDir)
+		l.downErr = removeRun(l.state, keepRunDir)
 		l.mu.Lock()
 		for _, p := range l.procs {
 			_ = p.Wait(5 * time.Second)
@@ -400,32 +409,40 @@ func (l *Lab) teardown(keepRunDir bool) error {
 	return l.downErr
 }
 
-// removeRun kills everything inside the namespaces, deletes them (which deletes their
-// links) and, unless keepRunDir, the run directory.
-func removeRun(runDir string, namespaces []string, keepRunDir bool) error {
+// removeRun kills everything inside the run's namespaces, deletes them (which deletes
+// their links), its registry entry and, unless keepRunDir, its run directory.
+func removeRun(s state, keepRunDir bool) error {
 	var errs []error
 	existing, err := listNamespaces()
 	if err != nil {
 		return err
 	}
-	for _, ns := range namespaces {
-		if !namePattern.MatchString(ns) || !contains(existing, ns) {
-			continue
+	var ours []string
+	for _, ns := range s.Namespaces {
+		if strings.HasPrefix(ns, s.Prefix+"-") && namePattern.MatchString(ns) && contains(existing, ns) {
+			ours = append(ours, ns)
 		}
+	}
+	for _, ns := range ours {
 		if err := killNamespace(ns); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	for _, ns := range namespaces {
-		if !namePattern.MatchString(ns) || !contains(existing, ns) {
-			continue
-		}
+	for _, ns := range ours {
 		if _, err := ip("netns", "del", ns); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if !keepRunDir && len(errs) == 0 && runDir != "" {
-		if err := os.RemoveAll(runDir); err != nil {
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if s.Prefix != "" {
+		if err := os.Remove(registryFile(s.Prefix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if !keepRunDir && s.RunDir != "" {
+		if err := os.RemoveAll(s.RunDir); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -441,12 +458,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Runs lists the run directories under runRoot with their state.
-func Runs(runRoot string) (map[string]state, error) {
-	if runRoot == "" {
-		runRoot = DefaultRunRoot
-	}
-	entries, err := os.ReadDir(runRoot)
+// Runs lists every registered lab run.
+func Runs() (map[string]state, error) {
+	entries, err := os.ReadDir(RegistryDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -455,12 +469,12 @@ func Runs(runRoot string) (map[string]state, error) {
 	}
 	runs := map[string]state{}
 	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(runRoot, e.Name(), "state.json"))
+		b, err := os.ReadFile(filepath.Join(RegistryDir, e.Name()))
 		if err != nil {
 			continue
 		}
 		var s state
-		if json.Unmarshal(b, &s) == nil && s.Prefix == e.Name() {
+		if json.Unmarshal(b, &s) == nil && s.Prefix+".json" == e.Name() {
 			runs[s.Prefix] = s
 		}
 	}
@@ -477,26 +491,23 @@ func (s state) alive() bool {
 }
 
 // DownRun removes the run with that prefix, whoever made it.
-func DownRun(runRoot, prefix string) error {
-	runs, err := Runs(runRoot)
+func DownRun(prefix string) error {
+	runs, err := Runs()
 	if err != nil {
 		return err
 	}
 	s, ok := runs[prefix]
 	if !ok {
-		return fmt.Errorf("no lab run %q under %s", prefix, runRoot)
+		return fmt.Errorf("no lab run %q (see lab status)", prefix)
 	}
-	return removeRun(filepath.Join(runRoot, prefix), s.Namespaces, false)
+	return removeRun(s, false)
 }
 
 // DownAll removes the leftovers of crashed runs: runs whose owning process is gone (and,
 // with detached, runs left up by the CLI), and lab-named namespaces no run claims. Runs of
-// live test processes are left alone, so two runs at once do not collide.
-func DownAll(runRoot string, detached bool) (removed []string, err error) {
-	if runRoot == "" {
-		runRoot = DefaultRunRoot
-	}
-	runs, err := Runs(runRoot)
+// live processes are left alone, so two runs at once do not collide.
+func DownAll(detached bool) (removed []string, err error) {
+	runs, err := Runs()
 	if err != nil {
 		return nil, err
 	}
@@ -509,7 +520,7 @@ func DownAll(runRoot string, detached bool) (removed []string, err error) {
 			}
 			continue
 		}
-		if err := removeRun(filepath.Join(runRoot, prefix), s.Namespaces, false); err != nil {
+		if err := removeRun(s, false); err != nil {
 			errs = append(errs, err)
 		}
 		removed = append(removed, prefix)
@@ -518,20 +529,23 @@ func DownAll(runRoot string, detached bool) (removed []string, err error) {
 	if err != nil {
 		return removed, err
 	}
+	// A run registers each namespace before creating it, so a lab-named namespace that no
+	// registered run claims was left by a run whose registry entry is gone.
 	var orphans []string
 	for _, ns := range existing {
-		if namePattern.MatchString(ns) && !claimed[ns] {
-			if _, ok := runs[ns[:8]]; ok && !contains(removed, ns[:8]) {
-				continue
-			}
-			orphans = append(orphans, ns)
+		if !namePattern.MatchString(ns) || claimed[ns] {
+			continue
 		}
+		if s, ok := runs[ns[:8]]; ok && !contains(removed, s.Prefix) {
+			continue
+		}
+		orphans = append(orphans, ns)
 	}
-	if len(orphans) > 0 {
-		if err := removeRun("", orphans, true); err != nil {
+	for _, ns := range orphans {
+		if err := removeRun(state{Prefix: ns[:8], Namespaces: []string{ns}}, true); err != nil {
 			errs = append(errs, err)
 		}
-		removed = append(removed, orphans...)
+		removed = append(removed, ns)
 	}
 	return removed, errors.Join(errs...)
 }

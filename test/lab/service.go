@@ -47,7 +47,7 @@ func Burn(d time.Duration) error {
 }
 
 // DescribeRun is a line about a run for `lab status`.
-func DescribeRun(runRoot string, s state) string {
+func DescribeRun(s state) string {
 	holder := fmt.Sprintf("owned by pid %d", s.OwnerPID)
 	switch {
 	case s.Detached:
@@ -55,8 +55,8 @@ func DescribeRun(runRoot string, s state) string {
 	case !s.alive():
 		holder = fmt.Sprintf("crashed (pid %d gone): remove with lab down --all", s.OwnerPID)
 	}
-	return fmt.Sprintf("%s  %s  nodes %s  since %s  %s/%s",
-		s.Prefix, holder, strings.Join(s.Nodes, ","), s.Created.Format(time.TimeOnly), runRoot, s.Prefix)
+	return fmt.Sprintf("%s  %s  nodes %s  since %s  %s",
+		s.Prefix, holder, strings.Join(s.Nodes, ","), s.Created.Format(time.TimeOnly), s.RunDir)
 }
 
 // TrackOptions configure TrackTCP.
