@@ -132,6 +132,8 @@ type state struct {
 	Created    time.Time `json:"created"`
 	Kubeconfig string    `json:"kubeconfig,omitempty"`
 	Nodes      []string  `json:"nodes"`
+
+	unreadable bool
 }
 
 // ErrNotRoot is returned by Up when the process cannot manage network namespaces.
@@ -235,7 +237,12 @@ func (l *Lab) saveState() error {
 	if err := os.MkdirAll(RegistryDir, 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(registryFile(l.Prefix), b, 0o644)
+	// Write and rename, so that a concurrent `down --all` never reads half an entry.
+	tmp := registryFile(l.Prefix) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, registryFile(l.Prefix))
 }
 
 func registryFile(prefix string) string { return filepath.Join(RegistryDir, prefix+".json") }
@@ -469,14 +476,17 @@ func Runs() (map[string]state, error) {
 	}
 	runs := map[string]state{}
 	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(RegistryDir, e.Name()))
-		if err != nil {
-			continue
+		prefix, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue // a .tmp being renamed
 		}
 		var s state
-		if json.Unmarshal(b, &s) == nil && s.Prefix+".json" == e.Name() {
-			runs[s.Prefix] = s
+		b, err := os.ReadFile(filepath.Join(RegistryDir, e.Name()))
+		if err != nil || json.Unmarshal(b, &s) != nil || s.Prefix != prefix {
+			// Unreadable: count it as a live run of its own, so nothing of it is removed.
+			s = state{Prefix: prefix, Detached: true, unreadable: true}
 		}
+		runs[prefix] = s
 	}
 	return runs, nil
 }
@@ -514,7 +524,7 @@ func DownAll(detached bool) (removed []string, err error) {
 	var errs []error
 	claimed := map[string]bool{}
 	for prefix, s := range runs {
-		if s.alive() && (!s.Detached || !detached) {
+		if s.unreadable || (s.alive() && (!s.Detached || !detached)) {
 			for _, ns := range s.Namespaces {
 				claimed[ns] = true
 			}
@@ -537,6 +547,10 @@ func DownAll(detached bool) (removed []string, err error) {
 			continue
 		}
 		if s, ok := runs[ns[:8]]; ok && !contains(removed, s.Prefix) {
+			continue
+		}
+		// A run that registered after the registry was read above is not an orphan.
+		if _, err := os.Stat(registryFile(ns[:8])); err == nil {
 			continue
 		}
 		orphans = append(orphans, ns)
