@@ -76,9 +76,10 @@ bench-announce: ## How soon a client's ARP/ND entry follows a moved VIP (MOVES=2
 	bin/lab bench-announce --moves $(or $(MOVES),20)
 
 .PHONY: bench-probes
-bench-probes: ## CPU, RSS, goroutines and FDs of 100 VIPs x 3 checks at 1 s (VIPS=100 DURATION=60s).
+bench-probes: ## CPU, RSS, goroutines and FDs of 100 VIPs x 3 checks at 1 s, shared and distinct targets (VIPS=100 DURATION=60s).
 	go build -o bin/lab ./hack/lab
 	bin/lab bench-probes --vips $(or $(VIPS),100) --for $(or $(DURATION),60s)
+	bin/lab bench-probes --vips $(or $(VIPS),100) --for $(or $(DURATION),60s) --distinct
 
 ##@ Demo
 
