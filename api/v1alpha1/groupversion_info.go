@@ -25,7 +25,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &VirtualIP{}, &VirtualIPList{})
+	s.AddKnownTypes(GroupVersion, &VirtualIP{}, &VirtualIPList{}, &NodeAgent{}, &NodeAgentList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -1,0 +1,87 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// VIPEligibility is whether a node may hold one VirtualIP.
+type VIPEligibility struct {
+	// name of the VirtualIP.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// eligible is true while the node matches, has the interface and passes every check.
+	// +required
+	Eligible bool `json:"eligible"`
+
+	// since is when eligible last changed.
+	// +required
+	Since metav1.Time `json:"since"`
+
+	// reason says why the node is not eligible (or what made it eligible).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Reason string `json:"reason,omitempty"`
+
+	// boundEpoch is the epoch at which this node holds the address, 0 when it does not.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	BoundEpoch int64 `json:"boundEpoch,omitempty"`
+}
+
+// NodeAgentStatus is what a node's agent reports.
+type NodeAgentStatus struct {
+	// heartbeatTime is renewed by the agent periodically; the controller uses it to tell a
+	// live agent when memberlist cannot.
+	// +optional
+	HeartbeatTime metav1.Time `json:"heartbeatTime,omitzero"`
+
+	// draining is true while the agent hands its VIPs over before stopping, or while the
+	// node is cordoned.
+	// +optional
+	Draining bool `json:"draining,omitempty"`
+
+	// memberlistAddress is host:port of the agent's memberlist member.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	MemberlistAddress string `json:"memberlistAddress,omitempty"`
+
+	// vips is the node's eligibility for each VirtualIP it may hold, written on transitions.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=10000
+	VIPs []VIPEligibility `json:"vips,omitempty"`
+}
+
+// NodeAgent is one node's Vigil agent state: liveness, draining and per-VIP eligibility.
+// Its name is the node's name. The agent writes it on transitions and heartbeats only.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=vna,categories=vigil
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Heartbeat",type=date,JSONPath=`.status.heartbeatTime`
+// +kubebuilder:printcolumn:name="Draining",type=boolean,JSONPath=`.status.draining`
+// +kubebuilder:printcolumn:name="Memberlist",type=string,JSONPath=`.status.memberlistAddress`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type NodeAgent struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// status is written by the node's agent.
+	// +optional
+	Status NodeAgentStatus `json:"status,omitzero"`
+}
+
+// NodeAgentList is a list of NodeAgents.
+//
+// +kubebuilder:object:root=true
+type NodeAgentList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []NodeAgent `json:"items"`
+}

@@ -1,0 +1,230 @@
+package controllers
+
+import (
+	"cmp"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+)
+
+// Reasons of an owner change (status.lastTransition.reason and the Event's reason).
+const (
+	ReasonElected        = "Elected"        // the VIP had no owner
+	ReasonOwnerLost      = "OwnerLost"      // the owner's agent is dead
+	ReasonOwnerUnhealthy = "OwnerUnhealthy" // the owner failed a check or lost its interface
+	ReasonOwnerDraining  = "OwnerDraining"  // the owner is handing over (SIGTERM, cordon)
+	ReasonPreempted      = "Preempted"      // a higher-priority node took it (preemption: Always)
+	ReasonNotSelected    = "NotSelected"    // the owner no longer matches nodeSelector
+	ReasonNoCandidate    = "NoCandidate"    // no live agent may hold it
+)
+
+// Candidate is what the election knows of one node with an agent, for one VIP.
+type Candidate struct {
+	Node   string
+	Labels map[string]string
+	// Alive: the agent is alive (memberlist, or a fresh heartbeat).
+	Alive bool
+	// Draining: the agent is handing its VIPs over, or the node is cordoned.
+	Draining bool
+	// Eligible: the agent reports the interface found and every check passing.
+	Eligible bool
+	// Since is when Eligible last changed.
+	Since time.Time
+	// Reason says why it is not eligible.
+	Reason string
+}
+
+// ElectionInput is everything the election depends on.
+type ElectionInput struct {
+	VIP        *vigilv1.VirtualIP
+	Candidates []Candidate
+	// Owned counts the VIPs each node holds now, not counting this one.
+	Owned map[string]int
+	Now   time.Time
+}
+
+// Decision is the election's outcome.
+type Decision struct {
+	Owner    string
+	Standbys []string
+	// Reason of the move, when Owner differs from status.owner.
+	Reason string
+	// Degraded: the owner is not eligible, but no node is, so it keeps (or gets) the VIP:
+	// moving it would not help and dropping it is a certain outage (fail open).
+	Degraded bool
+	Message  string
+	// RequeueAfter asks to decide again then, with no event (a preemption delay running).
+	RequeueAfter time.Duration
+}
+
+// Elect decides who holds the VIP. It is a pure, deterministic function of its input:
+//
+//   - Only live agents on nodes matching spec.nodeSelector are candidates; eligible ones
+//     also have the interface, pass every check and are not draining.
+//   - Sticky: an eligible owner keeps the VIP, unless preemption is Always and a node of
+//     higher priority has been eligible for preemptionDelay.
+//   - Otherwise the best eligible candidate wins: highest priority, then fewest VIPs held,
+//     then a stable hash of (VIP, node), so VIPs spread across equal nodes.
+//   - Fail open: with no eligible candidate, a live owner keeps the VIP (and a VIP without
+//     owner goes to the best live candidate), marked Degraded. Only with no live candidate
+//     is it left without owner.
+func Elect(in ElectionInput) Decision {
+	vip := in.VIP
+	current := vip.Status.Owner
+	var selector labels.Selector = labels.Everything()
+	if vip.Spec.NodeSelector != nil {
+		s, err := metav1.LabelSelectorAsSelector(vip.Spec.NodeSelector)
+		if err != nil {
+			return Decision{Reason: ReasonNoCandidate, Message: fmt.Sprintf("invalid nodeSelector: %v", err)}
+		}
+		selector = s
+	}
+	var live, eligible []Candidate
+	var owner *Candidate
+	for _, c := range in.Candidates {
+		if !c.Alive || !selector.Matches(labels.Set(c.Labels)) {
+			continue
+		}
+		live = append(live, c)
+		if c.Eligible && !c.Draining {
+			eligible = append(eligible, c)
+		}
+		if c.Node == current {
+			o := c
+			owner = &o
+		}
+	}
+	prio := func(c Candidate) int32 { return priority(vip, c.Labels) }
+	better := func(a, b Candidate) int {
+		if d := cmp.Compare(prio(b), prio(a)); d != 0 {
+			return d
+		}
+		if d := cmp.Compare(in.Owned[a.Node], in.Owned[b.Node]); d != 0 {
+			return d
+		}
+		return cmp.Or(cmp.Compare(spreadHash(vip.Name, a.Node), spreadHash(vip.Name, b.Node)), cmp.Compare(a.Node, b.Node))
+	}
+	slices.SortFunc(eligible, better)
+	standbys := func(owner string) []string {
+		var out []string
+		for _, c := range eligible {
+			if c.Node != owner {
+				out = append(out, c.Node)
+			}
+		}
+		return out
+	}
+	d := Decision{}
+	ownerEligible := owner != nil && owner.Eligible && !owner.Draining
+
+	switch {
+	case ownerEligible:
+		d.Owner = current
+		if vip.Spec.Preemption == vigilv1.PreemptionAlways && len(eligible) > 0 && prio(eligible[0]) > prio(*owner) {
+			delay := time.Duration(0)
+			if vip.Spec.PreemptionDelay != nil {
+				delay = vip.Spec.PreemptionDelay.Duration
+			}
+			best := eligible[0]
+			if waited := in.Now.Sub(best.Since); waited >= delay {
+				d.Owner, d.Reason = best.Node, ReasonPreempted
+				d.Message = fmt.Sprintf("%s (priority %d) preempts %s (priority %d)", best.Node, prio(best), current, prio(*owner))
+			} else {
+				d.RequeueAfter = delay - waited
+			}
+		}
+	case len(eligible) > 0:
+		d.Owner = eligible[0].Node
+		d.Reason, d.Message = moveReason(vip, current, owner, selector, in.Candidates)
+	case owner != nil:
+		// Nobody is eligible: the live owner keeps it (fail open), unless it is draining
+		// and someone else is alive — then hand over to the best live one.
+		d.Owner, d.Degraded = current, true
+		d.Message = fmt.Sprintf("no node is eligible; %s keeps the address: %s", current, owner.Reason)
+		if owner.Draining {
+			for _, c := range sortedLive(live, better) {
+				if c.Node != current && !c.Draining {
+					d.Owner, d.Reason = c.Node, ReasonOwnerDraining
+					d.Message = fmt.Sprintf("%s is draining and no node is eligible; %s takes the address: %s", current, c.Node, c.Reason)
+					break
+				}
+			}
+		}
+	case len(live) > 0:
+		best := sortedLive(live, better)[0]
+		d.Owner, d.Degraded = best.Node, true
+		d.Reason, _ = moveReason(vip, current, owner, selector, in.Candidates)
+		d.Message = fmt.Sprintf("no node is eligible; %s holds the address anyway: %s", best.Node, best.Reason)
+	default:
+		d.Reason, d.Message = ReasonNoCandidate, "no live agent on a node matching nodeSelector"
+	}
+	d.Standbys = standbys(d.Owner)
+	if d.Owner == current && d.Reason != ReasonNoCandidate {
+		d.Reason = ""
+	}
+	return d
+}
+
+func sortedLive(live []Candidate, better func(a, b Candidate) int) []Candidate {
+	out := slices.Clone(live)
+	// Among live but ineligible nodes, prefer those that are not draining.
+	slices.SortStableFunc(out, func(a, b Candidate) int {
+		if a.Draining != b.Draining {
+			if a.Draining {
+				return 1
+			}
+			return -1
+		}
+		return better(a, b)
+	})
+	return out
+}
+
+// moveReason explains why the VIP leaves its current owner.
+func moveReason(vip *vigilv1.VirtualIP, current string, owner *Candidate, selector labels.Selector, all []Candidate) (string, string) {
+	switch {
+	case current == "":
+		return ReasonElected, "the address had no owner"
+	case owner == nil:
+		for _, c := range all {
+			if c.Node == current && c.Alive && !selector.Matches(labels.Set(c.Labels)) {
+				return ReasonNotSelected, fmt.Sprintf("%s no longer matches nodeSelector", current)
+			}
+		}
+		return ReasonOwnerLost, fmt.Sprintf("the agent on %s is gone", current)
+	case owner.Draining:
+		return ReasonOwnerDraining, fmt.Sprintf("%s is draining", current)
+	default:
+		return ReasonOwnerUnhealthy, fmt.Sprintf("%s is not eligible: %s", current, owner.Reason)
+	}
+}
+
+// priority is the highest priority of the rules matching the node, or the default.
+func priority(vip *vigilv1.VirtualIP, nodeLabels map[string]string) int32 {
+	best := int32(-1)
+	for _, r := range vip.Spec.Priorities {
+		s, err := metav1.LabelSelectorAsSelector(&r.NodeSelector)
+		if err == nil && s.Matches(labels.Set(nodeLabels)) && r.Priority > best {
+			best = r.Priority
+		}
+	}
+	if best < 0 {
+		return vigilv1.DefaultPriority
+	}
+	return best
+}
+
+// spreadHash orders equal nodes differently for each VIP, stably.
+func spreadHash(vip, node string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(vip))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(node))
+	return h.Sum64()
+}
