@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
@@ -31,6 +32,7 @@ type Options struct {
 	LeaseDuration           time.Duration
 	RenewDeadline           time.Duration
 	RetryPeriod             time.Duration
+	AgentHeartbeatTimeout   time.Duration
 }
 
 // BindFlags registers the options on fs with their defaults.
@@ -46,6 +48,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a leader's Lease is valid without renewal")
 	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader retries renewing before it steps down")
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often candidates try to acquire or renew the Lease")
+	fs.DurationVar(&o.AgentHeartbeatTimeout, "agent-heartbeat-timeout", 30*time.Second, "an agent whose NodeAgent heartbeat is older is dead, unless memberlist knows better")
 }
 
 // Validate reports the first invalid option as an error a person can act on.
@@ -55,6 +58,9 @@ func (o *Options) Validate() error {
 	}
 	if err := flagutil.ValidateBindAddress("health-probe-bind-address", o.HealthProbeBindAddress); err != nil {
 		return err
+	}
+	if o.AgentHeartbeatTimeout < time.Second {
+		return fmt.Errorf("--agent-heartbeat-timeout %v is below 1s", o.AgentHeartbeatTimeout)
 	}
 	if !o.LeaderElection {
 		return nil
@@ -93,8 +99,18 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating controller manager: %w", err)
 	}
-	if err := (&VirtualIPReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}}).SetupWithManager(mgr); err != nil {
+	wake := make(chan event.GenericEvent, 1)
+	r := &VirtualIPReconciler{
+		Client: mgr.GetClient(), Clock: clock.RealClock{}, Recorder: mgr.GetEventRecorder("vigil-controller"),
+		HeartbeatTimeout: o.AgentHeartbeatTimeout, Wake: wake,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up VirtualIP controller: %w", err)
+	}
+	watcher := &LivenessWatcher{Client: mgr.GetClient(), Clock: clock.RealClock{}, Timeout: o.AgentHeartbeatTimeout,
+		Every: 500 * time.Millisecond, Wake: wake}
+	if err := mgr.Add(watcher); err != nil {
+		return fmt.Errorf("adding liveness watcher: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)

@@ -1,34 +1,83 @@
 package controllers
 
 import (
+	"fmt"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 )
 
-// computeStatus returns the status the controller wants on vip at time now. It is a pure
-// function of its inputs so that every rule is tested without a cluster.
-//
-// Election does not exist yet, so no node ever owns the address: Ready is False with reason
-// NoOwner, which is exactly what is true.
-func computeStatus(vip *vigilv1.VirtualIP, now metav1.Time) vigilv1.VirtualIPStatus {
-	status := *vip.Status.DeepCopy()
-	status.ObservedGeneration = vip.Generation
-	setReadyCondition(&status, vip.Generation, now)
-	return status
+// statusInput is what the status of a VirtualIP is computed from.
+type statusInput struct {
+	Decision Decision
+	// ConflictWith names an older VirtualIP with the same address ("" if none).
+	ConflictWith string
+	// OwnerReport is the elected owner's report on this VIP (nil if none).
+	OwnerReport *vigilv1.VIPEligibility
+	Now         metav1.Time
 }
 
-// setReadyCondition sets the Ready condition from status.owner.
-func setReadyCondition(status *vigilv1.VirtualIPStatus, generation int64, now metav1.Time) {
-	cond := metav1.Condition{
-		Type:               vigilv1.ConditionReady,
-		Status:             metav1.ConditionFalse,
-		Reason:             vigilv1.ReasonNoOwner,
-		Message:            "no node holds the address",
-		ObservedGeneration: generation,
-		LastTransitionTime: now,
+// computeStatus returns the status the controller wants on vip: a pure function, so every
+// rule is tested without a cluster.
+func computeStatus(vip *vigilv1.VirtualIP, in statusInput) vigilv1.VirtualIPStatus {
+	old := vip.Status
+	s := *old.DeepCopy()
+	s.ObservedGeneration = vip.Generation
+	d := in.Decision
+	reason := d.Reason
+	if in.ConflictWith != "" {
+		d = Decision{}
+		reason = vigilv1.ReasonAddressInUse
 	}
-	// SetStatusCondition keeps LastTransitionTime when the status does not change.
-	meta.SetStatusCondition(&status.Conditions, cond)
+	s.Owner, s.Standbys = d.Owner, d.Standbys
+	if s.Owner != old.Owner {
+		s.Epoch = old.Epoch + 1
+		s.LastTransition = &vigilv1.OwnerTransition{Time: in.Now, From: old.Owner, To: s.Owner, Reason: reasonOr(reason, ReasonElected)}
+	}
+	s.Interface = ""
+	if in.OwnerReport != nil && s.Owner != "" {
+		s.Interface = in.OwnerReport.Interface
+	}
+
+	cond := func(t string, status metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg,
+			ObservedGeneration: vip.Generation, LastTransitionTime: in.Now})
+	}
+	switch {
+	case in.ConflictWith != "":
+		msg := fmt.Sprintf("%s is already used by VirtualIP %s; this one is not bound", vip.Spec.Address, in.ConflictWith)
+		cond(vigilv1.ConditionConflict, metav1.ConditionTrue, vigilv1.ReasonAddressInUse, msg)
+		cond(vigilv1.ConditionReady, metav1.ConditionFalse, vigilv1.ReasonAddressInUse, msg)
+	case s.Owner == "":
+		cond(vigilv1.ConditionConflict, metav1.ConditionFalse, vigilv1.ReasonNoConflict, "no other VirtualIP has this address")
+		cond(vigilv1.ConditionReady, metav1.ConditionFalse, vigilv1.ReasonNoOwner, messageOr(d.Message, "no node holds the address"))
+	case in.OwnerReport != nil && in.OwnerReport.BoundEpoch == s.Epoch:
+		cond(vigilv1.ConditionConflict, metav1.ConditionFalse, vigilv1.ReasonNoConflict, "no other VirtualIP has this address")
+		cond(vigilv1.ConditionReady, metav1.ConditionTrue, vigilv1.ReasonBound, fmt.Sprintf("bound on %s (%s)", s.Owner, s.Interface))
+	default:
+		cond(vigilv1.ConditionConflict, metav1.ConditionFalse, vigilv1.ReasonNoConflict, "no other VirtualIP has this address")
+		cond(vigilv1.ConditionReady, metav1.ConditionFalse, vigilv1.ReasonBinding, fmt.Sprintf("waiting for %s to bind the address (epoch %d)", s.Owner, s.Epoch))
+	}
+	if d.Degraded {
+		cond(vigilv1.ConditionDegraded, metav1.ConditionTrue, vigilv1.ReasonNoEligibleNode, d.Message)
+	} else {
+		cond(vigilv1.ConditionDegraded, metav1.ConditionFalse, vigilv1.ReasonOwnerEligible, "the owner passes its health checks")
+	}
+	return s
+}
+
+func reasonOr(r, def string) string {
+	if r == "" {
+		return def
+	}
+	return r
+}
+
+func messageOr(m, def string) string {
+	if m == "" {
+		return def
+	}
+	return m
 }

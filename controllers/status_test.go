@@ -10,36 +10,68 @@ import (
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 )
 
-func TestComputeStatusWithoutOwnerIsNotReady(t *testing.T) {
-	t0 := metav1.NewTime(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
-	vip := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "db", Generation: 3}}
+func condition(s vigilv1.VirtualIPStatus, t string) *metav1.Condition {
+	return meta.FindStatusCondition(s.Conditions, t)
+}
 
-	status := computeStatus(vip, t0)
+func TestComputeStatus(t *testing.T) {
+	now := metav1.NewTime(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	later := metav1.NewTime(now.Add(time.Minute))
+	vip := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "db", Generation: 3}, Spec: vigilv1.VirtualIPSpec{Address: "198.18.0.100"}}
 
-	if status.ObservedGeneration != 3 {
-		t.Errorf("observedGeneration = %d, want 3", status.ObservedGeneration)
+	// Elected: epoch 1, waiting for the bind.
+	s := computeStatus(vip, statusInput{Decision: Decision{Owner: "a", Standbys: []string{"b"}, Reason: ReasonElected}, Now: now})
+	if s.Owner != "a" || s.Epoch != 1 || s.ObservedGeneration != 3 || s.LastTransition.Reason != ReasonElected || s.LastTransition.To != "a" {
+		t.Fatalf("after election: %+v", s)
 	}
-	ready := meta.FindStatusCondition(status.Conditions, vigilv1.ConditionReady)
-	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != vigilv1.ReasonNoOwner ||
-		ready.ObservedGeneration != 3 || !ready.LastTransitionTime.Equal(&t0) {
-		t.Fatalf("Ready condition = %+v, want False/NoOwner at generation 3 since %v", ready, t0)
+	if c := condition(s, vigilv1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != vigilv1.ReasonBinding {
+		t.Errorf("Ready before the bind: %+v", c)
+	}
+	// The owner reports the bind at this epoch: Ready.
+	vip.Status = s
+	s = computeStatus(vip, statusInput{Decision: Decision{Owner: "a", Standbys: []string{"b"}},
+		OwnerReport: &vigilv1.VIPEligibility{Name: "db", Eligible: true, BoundEpoch: 1, Interface: "eth0"}, Now: later})
+	if c := condition(s, vigilv1.ConditionReady); c.Status != metav1.ConditionTrue || c.Reason != vigilv1.ReasonBound || s.Interface != "eth0" || s.Epoch != 1 {
+		t.Errorf("Ready after the bind: %+v, status %+v", c, s)
+	}
+	// A bind reported for an older epoch does not count.
+	vip.Status = s
+	s = computeStatus(vip, statusInput{Decision: Decision{Owner: "b", Reason: ReasonOwnerLost},
+		OwnerReport: &vigilv1.VIPEligibility{Name: "db", Eligible: true, BoundEpoch: 1}, Now: later})
+	if s.Epoch != 2 || s.LastTransition.From != "a" || s.LastTransition.Reason != ReasonOwnerLost {
+		t.Errorf("move: %+v", s)
+	}
+	if c := condition(s, vigilv1.ConditionReady); c.Status != metav1.ConditionFalse {
+		t.Errorf("Ready with a stale bind report: %+v", c)
+	}
+	// Fail open is Degraded.
+	vip.Status = s
+	s = computeStatus(vip, statusInput{Decision: Decision{Owner: "b", Degraded: true, Message: "no node is eligible"}, Now: later})
+	if c := condition(s, vigilv1.ConditionDegraded); c.Status != metav1.ConditionTrue || c.Reason != vigilv1.ReasonNoEligibleNode {
+		t.Errorf("Degraded: %+v", c)
+	}
+	// A conflict takes the address away and says with whom.
+	vip.Status = s
+	s = computeStatus(vip, statusInput{Decision: Decision{Owner: "b"}, ConflictWith: "older", Now: later})
+	if s.Owner != "" || s.Epoch != 3 || s.LastTransition.Reason != vigilv1.ReasonAddressInUse {
+		t.Errorf("conflict: %+v", s)
+	}
+	if c := condition(s, vigilv1.ConditionConflict); c.Status != metav1.ConditionTrue || c.Message != "198.18.0.100 is already used by VirtualIP older; this one is not bound" {
+		t.Errorf("Conflict: %+v", c)
 	}
 }
 
-func TestComputeStatusKeepsTransitionTimeWhileUnchanged(t *testing.T) {
-	t0 := metav1.NewTime(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
-	t1 := metav1.NewTime(t0.Add(time.Hour))
+func TestComputeStatusKeepsTransitionTimesWhileUnchanged(t *testing.T) {
+	now := metav1.NewTime(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
 	vip := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "db", Generation: 1}}
-	vip.Status = computeStatus(vip, t0)
-
+	vip.Status = computeStatus(vip, statusInput{Now: now})
 	vip.Generation = 2
-	status := computeStatus(vip, t1)
-
-	ready := meta.FindStatusCondition(status.Conditions, vigilv1.ConditionReady)
-	if !ready.LastTransitionTime.Equal(&t0) {
-		t.Errorf("lastTransitionTime moved to %v though Ready did not change", ready.LastTransitionTime)
+	s := computeStatus(vip, statusInput{Now: metav1.NewTime(now.Add(time.Hour))})
+	ready := condition(s, vigilv1.ConditionReady)
+	if !ready.LastTransitionTime.Equal(&now) || ready.ObservedGeneration != 2 || ready.Reason != vigilv1.ReasonNoOwner {
+		t.Errorf("Ready %+v: want the old transition time, generation 2, NoOwner", ready)
 	}
-	if ready.ObservedGeneration != 2 || status.ObservedGeneration != 2 {
-		t.Errorf("generation not followed: condition %d, status %d", ready.ObservedGeneration, status.ObservedGeneration)
+	if s.Epoch != 0 || s.LastTransition != nil {
+		t.Errorf("no owner change, yet epoch %d, transition %+v", s.Epoch, s.LastTransition)
 	}
 }

@@ -25,6 +25,11 @@ type VIPEligibility struct {
 	// +kubebuilder:validation:MaxLength=1024
 	Reason string `json:"reason,omitempty"`
 
+	// interface the address is (or would be) bound on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=15
+	Interface string `json:"interface,omitempty"`
+
 	// boundEpoch is the epoch at which this node holds the address, 0 when it does not.
 	// +optional
 	// +kubebuilder:validation:Minimum=0

@@ -20,6 +20,19 @@ const (
 const (
 	// ReasonNoOwner: no node holds the address.
 	ReasonNoOwner = "NoOwner"
+	// ReasonBound: the owner holds and announces the address (Ready=True).
+	ReasonBound = "Bound"
+	// ReasonBinding: an owner is elected and has not confirmed the bind yet.
+	ReasonBinding = "Binding"
+	// ReasonAddressInUse: another, older VirtualIP has the same address (Conflict=True).
+	ReasonAddressInUse = "AddressInUse"
+	// ReasonNoConflict: no other VirtualIP has the address (Conflict=False).
+	ReasonNoConflict = "NoConflict"
+	// ReasonNoEligibleNode: the owner holds the address though no node passes its checks
+	// (Degraded=True).
+	ReasonNoEligibleNode = "NoEligibleNode"
+	// ReasonOwnerEligible: the owner passes its checks (Degraded=False).
+	ReasonOwnerEligible = "OwnerEligible"
 )
 
 // Preemption says whether a healthy owner gives the address up to a higher-priority node.
