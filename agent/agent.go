@@ -11,68 +11,106 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/vishvananda/netns"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"vigil.dev/vigil/agent/address"
 	"vigil.dev/vigil/agent/announce"
 	"vigil.dev/vigil/agent/dataplane"
+	"vigil.dev/vigil/agent/probe"
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 )
 
 // +kubebuilder:rbac:groups=vigil.dev,resources=virtualips,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 
-// resyncPeriod bounds how long drift (an address removed by hand, a link that lost it) can
-// last before the agent repairs it.
-const resyncPeriod = 10 * time.Second
+const (
+	// resyncPeriod bounds how long drift (an address removed by hand, a link that lost it)
+	// can last before the agent repairs it.
+	resyncPeriod = 10 * time.Second
+	// holdTimeout bounds make-before-break: a VIP that moved away stays bound here until
+	// its new owner reports it bound, or this long.
+	holdTimeout = 3 * time.Second
+)
+
+// ToVIP converts a VirtualIP to the data plane's view.
+func ToVIP(v *vigilv1.VirtualIP) (dataplane.VIP, bool) {
+	addr, err := netip.ParseAddr(v.Spec.Address)
+	if err != nil {
+		return dataplane.VIP{}, false // the schema admits only IP literals
+	}
+	return dataplane.VIP{
+		Name:      v.Name,
+		Address:   addr,
+		PrefixLen: v.Spec.EffectivePrefixLength(),
+		Interface: v.Spec.Interface,
+		Announce: dataplane.Announce{
+			Count:    int(v.Spec.Announce.Count),
+			Interval: v.Spec.Announce.Interval.Duration,
+			Refresh:  v.Spec.Announce.RefreshInterval.Duration,
+		},
+	}, true
+}
 
 // DesiredVIPs returns what node must hold: the VirtualIPs whose status names it as owner,
 // as data-plane VIPs, sorted by address.
 func DesiredVIPs(vips []vigilv1.VirtualIP, node string) []dataplane.VIP {
 	var out []dataplane.VIP
 	for i := range vips {
-		v := &vips[i]
-		if v.Status.Owner != node {
+		if vips[i].Status.Owner != node {
 			continue
 		}
-		addr, err := netip.ParseAddr(v.Spec.Address)
-		if err != nil {
-			continue // the schema admits only IP literals
+		if v, ok := ToVIP(&vips[i]); ok {
+			out = append(out, v)
 		}
-		out = append(out, dataplane.VIP{
-			Name:      v.Name,
-			Address:   addr,
-			PrefixLen: v.Spec.EffectivePrefixLength(),
-			Interface: v.Spec.Interface,
-			Announce: dataplane.Announce{
-				Count:    int(v.Spec.Announce.Count),
-				Interval: v.Spec.Announce.Interval.Duration,
-				Refresh:  v.Spec.Announce.RefreshInterval.Duration,
-			},
-		})
 	}
 	slices.SortFunc(out, func(a, b dataplane.VIP) int { return a.Address.Compare(b.Address) })
 	return out
 }
 
-// nodeSync makes the node hold exactly the VIPs it owns. Every VirtualIP event maps to the
-// same request, so bursts of changes collapse into one sync.
+// selects reports whether the VirtualIP's nodeSelector matches the node's labels.
+func selects(v *vigilv1.VirtualIP, nodeLabels map[string]string) bool {
+	if v.Spec.NodeSelector == nil {
+		return true
+	}
+	s, err := metav1.LabelSelectorAsSelector(v.Spec.NodeSelector)
+	return err == nil && s.Matches(labels.Set(nodeLabels))
+}
+
+// nodeSync makes the node hold exactly the VIPs it owns, runs the health checks of the VIPs
+// it could hold and reports its eligibility. Every event maps to the same request, so
+// bursts of changes collapse into one sync.
 type nodeSync struct {
 	client client.Client
 	node   string
+	clock  clock.PassiveClock
+	addrs  address.Manager
 	dp     *dataplane.Dataplane
+	probes *probe.Manager
+	report *reporter
 
 	mu       sync.Mutex
 	failures map[string]string
+	maxEpoch map[string]int64
+	bound    map[string]int64 // VIP -> epoch it is bound at here
+	held     map[string]time.Time
 }
 
 var syncRequest = reconcile.Request{NamespacedName: types.NamespacedName{Name: "node"}}
@@ -82,12 +120,145 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 	if err := s.client.List(ctx, &list); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing VirtualIPs: %w", err)
 	}
-	results, err := s.dp.Sync(DesiredVIPs(list.Items, s.node))
-	s.logFailures(ctx, results)
+	var node corev1.Node
+	if err := s.client.Get(ctx, client.ObjectKey{Name: s.node}, &node); err != nil {
+		return ctrl.Result{}, fmt.Errorf("reading Node %s: %w", s.node, err)
+	}
+	var agents vigilv1.NodeAgentList
+	if err := s.client.List(ctx, &agents); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing NodeAgents: %w", err)
+	}
+	links, err := s.addrs.Links()
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("syncing addresses: %w", err)
+		return ctrl.Result{}, err
+	}
+	now := s.clock.Now()
+
+	s.mu.Lock()
+	var desired []dataplane.VIP
+	var reports []vigilv1.VIPEligibility
+	epochs := map[string]int64{}
+	seen := map[string]bool{}
+	for i := range list.Items {
+		v := &list.Items[i]
+		dv, ok := ToVIP(v)
+		if !ok {
+			continue
+		}
+		seen[v.Name] = true
+		if selects(v, node.Labels) {
+			iface, ierr := address.ResolveInterface(links, v.Spec.Interface, dv.Address)
+			s.probes.Set(v.Name, probe.Target{VIP: dv.Address, Interface: iface}, v.Spec.HealthChecks)
+			h := s.probes.Health(v.Name)
+			rep := vigilv1.VIPEligibility{Name: v.Name, Eligible: ierr == nil && h.Eligible, Reason: h.Reason, Interface: iface}
+			if ierr != nil {
+				rep.Reason = ierr.Error()
+			}
+			reports = append(reports, rep)
+		} else {
+			s.probes.Remove(v.Name)
+		}
+		// Fencing: never act on an older epoch than one already seen.
+		if v.Status.Epoch < s.maxEpoch[v.Name] {
+			continue
+		}
+		s.maxEpoch[v.Name] = v.Status.Epoch
+		epochs[v.Name] = v.Status.Epoch
+		switch {
+		case v.Status.Owner == s.node:
+			desired = append(desired, dv)
+			delete(s.held, v.Name)
+		case v.Status.Owner != "" && s.bound[v.Name] != 0 && !confirmed(agents.Items, v):
+			// Make before break: keep it until the new owner has bound it.
+			if _, ok := s.held[v.Name]; !ok {
+				s.held[v.Name] = now.Add(holdTimeout)
+			}
+			if now.Before(s.held[v.Name]) {
+				desired = append(desired, dv)
+			}
+		default:
+			delete(s.held, v.Name)
+		}
+	}
+	for _, name := range s.probes.VIPs() {
+		if !seen[name] {
+			s.probes.Remove(name)
+		}
+	}
+	for name := range s.held {
+		if !slices.ContainsFunc(desired, func(d dataplane.VIP) bool { return d.Name == name }) {
+			delete(s.held, name)
+		}
+	}
+	holding := len(s.held) > 0
+	s.mu.Unlock()
+
+	results, syncErr := s.dp.Sync(desired)
+	s.mu.Lock()
+	s.bound = map[string]int64{}
+	for name, r := range results {
+		if r.Bound {
+			s.bound[name] = epochs[name]
+		}
+	}
+	for i := range reports {
+		if list := findVIP(list.Items, reports[i].Name); list != nil && list.Status.Owner == s.node && results[reports[i].Name].Bound {
+			reports[i].BoundEpoch = epochs[reports[i].Name]
+		}
+	}
+	s.mu.Unlock()
+	s.report.Set(reports)
+	s.logFailures(ctx, results)
+	if syncErr != nil {
+		return ctrl.Result{}, fmt.Errorf("syncing addresses: %w", syncErr)
+	}
+	if holding {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
 	return ctrl.Result{RequeueAfter: resyncPeriod}, nil
+}
+
+// confirmed reports whether v's owner reports it bound at v's epoch.
+func confirmed(agents []vigilv1.NodeAgent, v *vigilv1.VirtualIP) bool {
+	for i := range agents {
+		if agents[i].Name != v.Status.Owner {
+			continue
+		}
+		for _, r := range agents[i].Status.VIPs {
+			if r.Name == v.Name && r.BoundEpoch == v.Status.Epoch {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func findVIP(vips []vigilv1.VirtualIP, name string) *vigilv1.VirtualIP {
+	for i := range vips {
+		if vips[i].Name == name {
+			return &vips[i]
+		}
+	}
+	return nil
+}
+
+// idle reports whether the node owns or holds no VIP any more (handover done).
+func (s *nodeSync) idle(ctx context.Context) bool {
+	var list vigilv1.VirtualIPList
+	if err := s.client.List(ctx, &list); err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.held) > 0 {
+		return false
+	}
+	for i := range list.Items {
+		if list.Items[i].Status.Owner == s.node {
+			return false
+		}
+	}
+	return true
 }
 
 // logFailures logs a VIP this node cannot hold when its reason changes (not every resync).
@@ -106,7 +277,8 @@ func (s *nodeSync) logFailures(ctx context.Context, results map[string]dataplane
 	s.failures = now
 }
 
-// Run runs the agent until ctx is done, then releases every VIP it holds.
+// Run runs the agent until ctx is done, then hands its VIPs over (make before break) and
+// releases whatever is left.
 func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) error {
 	logger = logger.WithValues("node", o.NodeName)
 	addrs, err := address.NewNetlink(netns.None())
@@ -117,6 +289,20 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	ann := announce.NewRaw(netns.None())
 	defer func() { _ = ann.Close() }()
 	dp := dataplane.New(addrs, ann, logger.WithName("dataplane"))
+	gateway, err := probe.NetlinkGateway(netns.None())
+	if err != nil {
+		return err
+	}
+	wake := make(chan event.GenericEvent, 1)
+	poke := func() {
+		select {
+		case wake <- event.GenericEvent{Object: &vigilv1.NodeAgent{}}:
+		default:
+		}
+	}
+	probes := probe.NewManager(probe.Env{NS: netns.None(), Gateway: gateway}, logger.WithName("probe"),
+		func(vip string, h probe.Health) { poke() })
+	defer probes.Stop()
 
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -130,14 +316,26 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	if err != nil {
 		return fmt.Errorf("creating agent manager: %w", err)
 	}
-	s := &nodeSync{client: mgr.GetClient(), node: o.NodeName, dp: dp}
+	rep := newReporter(mgr.GetClient(), o.NodeName, clock.RealClock{})
+	s := &nodeSync{client: mgr.GetClient(), node: o.NodeName, clock: clock.RealClock{}, addrs: addrs, dp: dp, probes: probes, report: rep,
+		maxEpoch: map[string]int64{}, bound: map[string]int64{}, held: map[string]time.Time{}}
+	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{syncRequest}
+	})
+	ownNode := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == s.node })
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("agent").
-		Watches(&vigilv1.VirtualIP{}, handler.EnqueueRequestsFromMapFunc(
-			func(context.Context, client.Object) []reconcile.Request { return []reconcile.Request{syncRequest} })).
+		Watches(&vigilv1.VirtualIP{}, one).
+		Watches(&corev1.Node{}, one, builder.WithPredicates(ownNode)).
+		Watches(&vigilv1.NodeAgent{}, one, builder.WithPredicates(predicate.NewPredicateFuncs(func(client.Object) bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return len(s.held) > 0 // only a handover waits on other agents
+		}))).
+		WatchesRawSource(source.Channel(wake, one)).
 		Complete(s)
 	if err != nil {
-		return fmt.Errorf("setting up VirtualIP watch: %w", err)
+		return fmt.Errorf("setting up agent: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
@@ -145,8 +343,21 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
-	runErr := mgr.Start(ctx)
-	// Stopping (SIGTERM) with nobody to hand over to: give every address up, so that no
+
+	mgrCtx, stopMgr := context.WithCancel(context.Background())
+	defer stopMgr()
+	go rep.Run(mgrCtx, o.HeartbeatInterval)
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(mgrCtx) }()
+	var runErr error
+	select {
+	case runErr = <-mgrDone:
+	case <-ctx.Done():
+		handOver(mgrCtx, s, rep, o.HandoverTimeout, logger)
+		stopMgr()
+		runErr = <-mgrDone
+	}
+	// Whatever is left (no handover possible, or it timed out) is released, so that no
 	// stale VIP stays on this node.
 	releaseErr := dp.ReleaseAll()
 	if runErr != nil {
@@ -156,4 +367,29 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 		releaseErr = fmt.Errorf("releasing VIPs on exit: %w", releaseErr)
 	}
 	return errors.Join(runErr, releaseErr)
+}
+
+// handOver marks the node draining and waits until its VIPs have moved to nodes that
+// confirmed binding them, or timeout.
+func handOver(ctx context.Context, s *nodeSync, rep *reporter, timeout time.Duration, log logr.Logger) {
+	if timeout == 0 {
+		return
+	}
+	log.Info("stopping: handing VIPs over", "timeout", timeout)
+	rep.SetDraining(true)
+	flushCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := rep.Flush(flushCtx); err != nil {
+		log.Error(err, "cannot mark the node draining; releasing VIPs without handover")
+		return
+	}
+	for !s.idle(flushCtx) {
+		select {
+		case <-flushCtx.Done():
+			log.Info("handover timed out; releasing the rest")
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	log.Info("handover done")
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -17,6 +18,8 @@ type Options struct {
 	NodeName               string
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
+	HeartbeatInterval      time.Duration
+	HandoverTimeout        time.Duration
 }
 
 // BindFlags registers the options on fs with their defaults.
@@ -24,6 +27,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.NodeName, "node-name", os.Getenv("NODE_NAME"), "name of the Node this agent runs on (default: $NODE_NAME)")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":9470", "host:port of the Prometheus metrics endpoint; 0 turns it off")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":9471", "host:port of /healthz and /readyz; 0 turns it off")
+	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the agent renews its NodeAgent heartbeat (the controller's --agent-heartbeat-timeout must be several times longer)")
+	fs.DurationVar(&o.HandoverTimeout, "handover-timeout", 10*time.Second, "on SIGTERM, how long to wait for other nodes to take the VIPs over before releasing them anyway")
 }
 
 // Validate reports the first invalid option as an error a person can act on.
@@ -36,6 +41,12 @@ func (o *Options) Validate() error {
 	}
 	if err := flagutil.ValidateBindAddress("metrics-bind-address", o.MetricsBindAddress); err != nil {
 		return err
+	}
+	if o.HeartbeatInterval < 100*time.Millisecond {
+		return fmt.Errorf("--heartbeat-interval %v is below 100ms", o.HeartbeatInterval)
+	}
+	if o.HandoverTimeout < 0 {
+		return fmt.Errorf("--handover-timeout %v is negative", o.HandoverTimeout)
 	}
 	return flagutil.ValidateBindAddress("health-probe-bind-address", o.HealthProbeBindAddress)
 }

@@ -41,9 +41,9 @@ func newEnv(t *testing.T, nodes int) *env {
 	return &env{t: t, l: l, c: c, vigil: vigil}
 }
 
-func (e *env) startAgent(node string) *lab.Process {
+func (e *env) startAgent(node string, args ...string) *lab.Process {
 	e.t.Helper()
-	p, err := e.l.StartAgent(e.vigil, node, "--zap-log-level=debug")
+	p, err := e.l.StartAgent(e.vigil, node, append([]string{"--zap-log-level=debug"}, args...)...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -218,9 +218,11 @@ func TestAgentRemovesStaleVIPsAndNeverForeignAddresses(t *testing.T) {
 	e.waitAddress("node-a", foreign, true, 0)
 }
 
+// With no other node to hand over to (and no controller to move them), a stopping agent
+// releases every VIP once its handover timeout has passed.
 func TestAgentReleasesEverythingOnSIGTERM(t *testing.T) {
 	e := newEnv(t, 1)
-	agent := e.startAgent("node-a")
+	agent := e.startAgent("node-a", "--handover-timeout=1s")
 	v4, v6 := lab.VIPv4(3), lab.VIPv6(3)
 	e.createVIP("a", v4.String(), "")
 	e.createVIP("b", v6.String(), "")

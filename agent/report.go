@@ -1,0 +1,184 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+)
+
+// +kubebuilder:rbac:groups=vigil.dev,resources=nodeagents,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=vigil.dev,resources=nodeagents/status,verbs=get;update;patch
+
+// reporter writes the node's NodeAgent: its heartbeat every interval, and its per-VIP
+// report and draining flag whenever they change — never once per probe.
+type reporter struct {
+	client client.Client
+	node   string
+	clock  clock.PassiveClock
+
+	mu       sync.Mutex
+	vips     []vigilv1.VIPEligibility // wanted, sorted by name
+	draining bool
+	version  int // bumped on every change
+	written  int // version last written
+	kick     chan struct{}
+}
+
+func newReporter(c client.Client, node string, clk clock.PassiveClock) *reporter {
+	return &reporter{client: c, node: node, clock: clk, kick: make(chan struct{}, 1), written: -1}
+}
+
+// mergeReport carries each VIP's Since over from the previous report while its eligibility
+// is unchanged, and sets it to now when it changed. Pure.
+func mergeReport(prev, next []vigilv1.VIPEligibility, now metav1.Time) []vigilv1.VIPEligibility {
+	out := slices.Clone(next)
+	for i := range out {
+		out[i].Since = now
+		for _, p := range prev {
+			if p.Name == out[i].Name && p.Eligible == out[i].Eligible {
+				out[i].Since = p.Since
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b vigilv1.VIPEligibility) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func sameReport(a, b []vigilv1.VIPEligibility) bool {
+	return slices.EqualFunc(a, b, func(x, y vigilv1.VIPEligibility) bool {
+		return x.Name == y.Name && x.Eligible == y.Eligible && x.Reason == y.Reason && x.Interface == y.Interface && x.BoundEpoch == y.BoundEpoch
+	})
+}
+
+// Set replaces the per-VIP report.
+func (r *reporter) Set(vips []vigilv1.VIPEligibility) {
+	r.mu.Lock()
+	merged := mergeReport(r.vips, vips, metav1.NewTime(r.clock.Now()))
+	changed := !sameReport(merged, r.vips)
+	if changed {
+		r.vips = merged
+		r.version++
+	}
+	r.mu.Unlock()
+	if changed {
+		r.poke()
+	}
+}
+
+// Report returns the report for one VIP.
+func (r *reporter) Report(vip string) (vigilv1.VIPEligibility, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, v := range r.vips {
+		if v.Name == vip {
+			return v, true
+		}
+	}
+	return vigilv1.VIPEligibility{}, false
+}
+
+// SetDraining marks the node as handing its VIPs over.
+func (r *reporter) SetDraining(d bool) {
+	r.mu.Lock()
+	changed := r.draining != d
+	if changed {
+		r.draining = d
+		r.version++
+	}
+	r.mu.Unlock()
+	if changed {
+		r.poke()
+	}
+}
+
+func (r *reporter) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Flush writes now and returns once written (or ctx is done).
+func (r *reporter) Flush(ctx context.Context) error {
+	return r.write(ctx, true)
+}
+
+// Run creates the NodeAgent and keeps it written until ctx is done.
+func (r *reporter) Run(ctx context.Context, heartbeat time.Duration) {
+	t := time.NewTicker(heartbeat)
+	defer t.Stop()
+	for {
+		full := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+			full = true
+		case <-t.C:
+		}
+		if err := r.write(ctx, full); err != nil && ctx.Err() == nil {
+			log.FromContext(ctx).Error(err, "writing NodeAgent status")
+			time.Sleep(200 * time.Millisecond)
+			r.poke() // try again soon
+		}
+	}
+}
+
+// write patches the heartbeat, and the whole report when it changed since the last write.
+func (r *reporter) write(ctx context.Context, full bool) error {
+	r.mu.Lock()
+	version := r.version
+	status := map[string]any{
+		"heartbeatTime": metav1.NewTime(r.clock.Now()).Rfc3339Copy(),
+		"draining":      r.draining,
+	}
+	if full || version != r.written {
+		vips := r.vips
+		if vips == nil {
+			vips = []vigilv1.VIPEligibility{}
+		}
+		status["vips"] = vips
+	}
+	r.mu.Unlock()
+	patch, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return err
+	}
+	na := &vigilv1.NodeAgent{ObjectMeta: metav1.ObjectMeta{Name: r.node}}
+	err = r.client.Status().Patch(ctx, na, client.RawPatch(types.MergePatchType, patch))
+	if apierrors.IsNotFound(err) {
+		if err := r.client.Create(ctx, na); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating NodeAgent %s: %w", r.node, err)
+		}
+		err = r.client.Status().Patch(ctx, na, client.RawPatch(types.MergePatchType, patch))
+	}
+	if err != nil {
+		return fmt.Errorf("patching NodeAgent %s: %w", r.node, err)
+	}
+	r.mu.Lock()
+	if _, ok := status["vips"]; ok {
+		r.written = version
+	}
+	r.mu.Unlock()
+	return nil
+}
