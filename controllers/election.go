@@ -32,6 +32,8 @@ type Candidate struct {
 	Alive bool
 	// Draining: the agent is handing its VIPs over, or the node is cordoned.
 	Draining bool
+	// Reported: the agent has reported on this VIP (its checks have a first verdict).
+	Reported bool
 	// Eligible: the agent reports the interface found and every check passing.
 	Eligible bool
 	// Since is when Eligible last changed.
@@ -87,8 +89,18 @@ func Elect(in ElectionInput) Decision {
 	}
 	var live, eligible []Candidate
 	var owner *Candidate
+	waiting := false
 	for _, c := range in.Candidates {
 		if !c.Alive || !selector.Matches(labels.Set(c.Labels)) {
+			continue
+		}
+		if !c.Reported {
+			// No verdict yet: not a candidate (nor a fail-open one) until it reports.
+			waiting = true
+			if c.Node == current {
+				o := c
+				owner = &o
+			}
 			continue
 		}
 		live = append(live, c)
@@ -121,7 +133,8 @@ func Elect(in ElectionInput) Decision {
 		return out
 	}
 	d := Decision{}
-	ownerEligible := owner != nil && owner.Eligible && !owner.Draining
+	// An owner that has not reported (its agent just restarted) keeps the VIP meanwhile.
+	ownerEligible := owner != nil && (owner.Eligible || !owner.Reported) && !owner.Draining
 
 	switch {
 	case ownerEligible:
@@ -161,6 +174,8 @@ func Elect(in ElectionInput) Decision {
 		d.Owner, d.Degraded = best.Node, true
 		d.Reason, _ = moveReason(vip, current, owner, selector, in.Candidates)
 		d.Message = fmt.Sprintf("no node is eligible; %s holds the address anyway: %s", best.Node, best.Reason)
+	case waiting:
+		d.Message = "waiting for the agents' first health verdicts"
 	default:
 		d.Reason, d.Message = ReasonNoCandidate, "no live agent on a node matching nodeSelector"
 	}

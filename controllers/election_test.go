@@ -15,9 +15,9 @@ import (
 var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 
 // node builds a candidate from a compact description: "a" eligible, "a!" alive but not
-// eligible, "a-" dead, "a~" draining.
+// eligible, "a-" dead, "a~" draining, "a?" alive without a first verdict.
 func node(desc string) Candidate {
-	c := Candidate{Node: strings.TrimRight(desc, "!-~"), Alive: true, Eligible: true, Since: t0.Add(-time.Hour)}
+	c := Candidate{Node: strings.TrimRight(desc, "!-~?"), Alive: true, Reported: true, Eligible: true, Since: t0.Add(-time.Hour)}
 	switch {
 	case strings.HasSuffix(desc, "!"):
 		c.Eligible, c.Reason = false, "tcp 127.0.0.1:80: connection refused (3 in a row)"
@@ -25,6 +25,8 @@ func node(desc string) Candidate {
 		c.Alive = false
 	case strings.HasSuffix(desc, "~"):
 		c.Draining = true
+	case strings.HasSuffix(desc, "?"):
+		c.Reported, c.Eligible = false, false
 	}
 	c.Labels = map[string]string{"kubernetes.io/hostname": c.Node, "zone": map[bool]string{true: "edge", false: "core"}[c.Node == "a" || c.Node == "b"]}
 	return c
@@ -112,6 +114,9 @@ func TestElect(t *testing.T) {
 			owner: "b", reason: ReasonOwnerDraining, degraded: true},
 		{name: "draining owner with no live peer keeps it", vip: vipWith("a"), candidates: nodes("a~", "b-"),
 			owner: "a", degraded: true},
+		{name: "no verdicts yet: nobody is elected, not even fail open", vip: vipWith(""), candidates: nodes("a?", "b?"), owner: ""},
+		{name: "the first verdict elects at once", vip: vipWith(""), candidates: nodes("a?", "b"), owner: "b", reason: ReasonElected},
+		{name: "an owner without a verdict (agent restarting) keeps the VIP", vip: vipWith("a"), candidates: nodes("a?", "b"), owner: "a", standbys: []string{"b"}},
 		{name: "every agent dead: no owner", vip: vipWith("a"), candidates: nodes("a-", "b-"), owner: "", reason: ReasonNoCandidate},
 		{name: "no agents at all", vip: vipWith(""), owner: "", reason: ReasonNoCandidate},
 		{name: "standbys in takeover order, ineligible ones left out", vip: vipWith("a", prefer("c", 150)), candidates: nodes("a", "b", "c", "d!"),

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -187,8 +188,8 @@ func Candidates(vip string, agents []vigilv1.NodeAgent, nodes []corev1.Node, mem
 			Draining: a.Status.Draining || node.Spec.Unschedulable,
 			Reason:   "the agent has not reported on this VirtualIP yet",
 		}
-		if rep := findReport(a, vip); rep != nil {
-			c.Eligible, c.Since, c.Reason = rep.Eligible, rep.Since.Time, rep.Reason
+		if rep := findReport(a, vip); rep != nil && !strings.HasSuffix(rep.Reason, vigilv1.NoVerdictYet) {
+			c.Reported, c.Eligible, c.Since, c.Reason = true, rep.Eligible, rep.Since.Time, rep.Reason
 		}
 		out = append(out, c)
 	}

@@ -114,7 +114,7 @@ func (m *Manager) Set(vip string, target Target, checks []vigilv1.HealthCheck) {
 		if exists && old.key == key && equality.Semantic.DeepEqual(old.spec, spec) {
 			continue
 		}
-		c := &check{vip: vip, spec: *spec.DeepCopy(), key: key, reason: spec.Name + ": no verdict yet",
+		c := &check{vip: vip, spec: *spec.DeepCopy(), key: key, reason: spec.Name + ": " + vigilv1.NoVerdictYet,
 			h: Hysteresis{Fall: int(max(spec.FailureThreshold, 1)), Rise: int(max(spec.SuccessThreshold, 1))}}
 		if exists {
 			c.h.State, c.reason = old.h.State, old.reason

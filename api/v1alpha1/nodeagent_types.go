@@ -4,6 +4,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// NoVerdictYet ends the reason of a VIPEligibility whose checks have not all run yet: the
+// node is not eligible, and not a candidate at all until its first verdict.
+const NoVerdictYet = "no verdict yet"
+
 // VIPEligibility is whether a node may hold one VirtualIP.
 type VIPEligibility struct {
 	// name of the VirtualIP.

@@ -75,6 +75,8 @@ func (e *env) setOwner(name, node string) {
 
 func url(a netip.Addr) string { return fmt.Sprintf("http://%s/", net.JoinHostPort(a.String(), "80")) }
 
+func mustAddr(s fmt.Stringer) netip.Addr { return netip.MustParseAddr(s.String()) }
+
 // waitAnswer waits until the client's GET to addr is answered by node.
 func (e *env) waitAnswer(addr netip.Addr, node string, within time.Duration) time.Duration {
 	e.t.Helper()

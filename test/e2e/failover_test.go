@@ -1,0 +1,230 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/test/lab"
+)
+
+// startVigil runs the controller and an agent on every node.
+func (e *env) startVigil() {
+	e.t.Helper()
+	if _, err := e.l.StartController(e.vigil, "--agent-heartbeat-timeout=2s"); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, n := range e.l.Nodes {
+		e.startAgent(n.Name, "--heartbeat-interval=500ms")
+	}
+	// Wait until every agent has reported in.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var agents vigilv1.NodeAgentList
+		if err := e.c.List(context.Background(), &agents); err != nil {
+			e.t.Fatal(err)
+		}
+		if len(agents.Items) == len(e.l.Nodes) {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("only %d of %d agents reported", len(agents.Items), len(e.l.Nodes))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *env) apply(vip *vigilv1.VirtualIP) {
+	e.t.Helper()
+	if err := e.c.Create(context.Background(), vip); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func webVIP(name string, addr fmt.Stringer, mutate ...func(*vigilv1.VirtualIP)) *vigilv1.VirtualIP {
+	v := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: vigilv1.VirtualIPSpec{
+		Address: addr.String(),
+		HealthChecks: []vigilv1.HealthCheck{{Name: "web", TCP: &vigilv1.TCPCheck{Host: "127.0.0.1", Port: lab.HTTPPort},
+			Interval: metav1.Duration{Duration: 200 * time.Millisecond}, FailureThreshold: 3, SuccessThreshold: 1}},
+	}}
+	for _, m := range mutate {
+		m(v)
+	}
+	return v
+}
+
+func (e *env) get(name string) *vigilv1.VirtualIP {
+	e.t.Helper()
+	var v vigilv1.VirtualIP
+	if err := e.c.Get(context.Background(), client.ObjectKey{Name: name}, &v); err != nil {
+		e.t.Fatal(err)
+	}
+	return &v
+}
+
+// owner waits until the client is answered through addr and returns who answers.
+func (e *env) owner(addr fmt.Stringer, within time.Duration) string {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if body, err := e.l.Get(context.Background(), url(mustAddr(addr)), 200*time.Millisecond); err == nil {
+			return body
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.t.Fatalf("%s never answered within %v", addr, within)
+	return ""
+}
+
+func TestApplyCrashServiceDownAndPlannedHandover(t *testing.T) {
+	e := newEnv(t, 3)
+	e.startVigil()
+	v4 := lab.VIPv4(10)
+
+	start := time.Now()
+	e.apply(webVIP("web", v4))
+	first := e.owner(v4, 5*time.Second)
+	t.Logf("apply -> answered by %s after %v", first, time.Since(start).Round(time.Millisecond))
+	deadline := time.Now().Add(5 * time.Second)
+	for s := e.get("web").Status; s.Owner != first || s.Epoch != 1 || len(s.Standbys) != 2 ||
+		findCond(s.Conditions, vigilv1.ConditionReady).Status != metav1.ConditionTrue; s = e.get("web").Status {
+		if time.Now().After(deadline) {
+			t.Fatalf("status %+v, want owner %s at epoch 1, Ready, with 2 standbys", s, first)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// The owner's service dies: its check fails and the VIP moves.
+	rec, err := e.l.StartRecorder(lab.RecordOptions{URL: url(v4), Duration: 2 * time.Minute, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = rec.Stop() }()
+	if _, err := rec.WaitFor(5*time.Second, func(s []lab.Sample) bool { return len(s) > 20 && s[len(s)-1].OK }); err != nil {
+		t.Fatal(err)
+	}
+	fault := time.Now()
+	if err := e.l.StopService(first); err != nil {
+		t.Fatal(err)
+	}
+	samples, err := rec.WaitFor(10*time.Second, func(s []lab.Sample) bool { return lab.AnalyzeFault(s, fault, first).Recovered })
+	if err != nil {
+		t.Fatalf("service down on %s: never served elsewhere: %v", first, err)
+	}
+	o := lab.AnalyzeFault(samples, fault, first)
+	t.Logf("service down on %s -> %s after %v", first, o.NewOwner, o.Duration.Round(time.Millisecond))
+	if tr := e.get("web").Status.LastTransition; tr == nil || tr.Reason != "OwnerUnhealthy" {
+		t.Errorf("last transition %+v, want OwnerUnhealthy", tr)
+	}
+	if err := e.l.StartService(first); err != nil {
+		t.Fatal(err)
+	}
+
+	// The new owner's node crashes: a standby takes over.
+	second := o.NewOwner
+	fault = time.Now()
+	if err := e.l.CrashNode(second); err != nil {
+		t.Fatal(err)
+	}
+	samples, err = rec.WaitFor(15*time.Second, func(s []lab.Sample) bool { return lab.AnalyzeFault(s, fault, second).Recovered })
+	if err != nil {
+		t.Fatalf("crash of %s: never served elsewhere: %v", second, err)
+	}
+	o = lab.AnalyzeFault(samples, fault, second)
+	t.Logf("crash of %s -> %s after %v", second, o.NewOwner, o.Duration.Round(time.Millisecond))
+	if tr := e.get("web").Status.LastTransition; tr == nil || tr.Reason != "OwnerLost" {
+		t.Errorf("last transition %+v, want OwnerLost", tr)
+	}
+
+	// A planned stop of the owner's agent (SIGTERM): make before break, no failed request.
+	third := o.NewOwner
+	time.Sleep(time.Second)
+	agent, _ := e.l.Process(third + "/vigil-agent")
+	fault = time.Now()
+	if err := agent.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Wait(15 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	samples, err = rec.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = lab.AnalyzeFault(samples, fault, third)
+	t.Logf("planned stop of %s -> %s: longest gap %v, %d failed requests", third, o.NewOwner, o.Duration.Round(time.Millisecond), o.Failed)
+	if !o.Recovered || o.Failed != 0 {
+		t.Errorf("planned handover from %s: %+v, want another node answering and 0 failed requests", third, o)
+	}
+}
+
+func TestConflictAndSpread(t *testing.T) {
+	e := newEnv(t, 3)
+	e.startVigil()
+	e.apply(webVIP("first", lab.VIPv4(20)))
+	time.Sleep(50 * time.Millisecond) // a later creation time
+	e.apply(webVIP("second", lab.VIPv4(20)))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := e.get("second").Status
+		if c := findCond(s.Conditions, vigilv1.ConditionConflict); c != nil && c.Status == metav1.ConditionTrue && e.get("first").Status.Owner != "" {
+			if s.Owner != "" {
+				t.Errorf("the newer VirtualIP has owner %q", s.Owner)
+			}
+			t.Logf("Conflict: %s", c.Message)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Conflict on the newer VirtualIP: %+v", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// 20 VIPs spread over 3 nodes: none holds more than 8.
+	for i := range 20 {
+		e.apply(webVIP(fmt.Sprintf("spread-%02d", i), lab.VIPv4(30+i)))
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		var list vigilv1.VirtualIPList
+		if err := e.c.List(context.Background(), &list); err != nil {
+			t.Fatal(err)
+		}
+		counts, owned := map[string]int{}, 0
+		for _, v := range list.Items {
+			if v.Status.Owner != "" && len(v.Name) > 7 && v.Name[:7] == "spread-" {
+				counts[v.Status.Owner]++
+				owned++
+			}
+		}
+		if owned == 20 {
+			for node, n := range counts {
+				if n > 8 {
+					t.Errorf("%s holds %d of 20 VIPs: %v", node, n, counts)
+				}
+			}
+			t.Logf("20 VIPs: %v", counts)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of 20 VIPs owned: %v", owned, counts)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func findCond(conds []metav1.Condition, t string) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == t {
+			return &conds[i]
+		}
+	}
+	return nil
+}
