@@ -107,6 +107,7 @@ type nodeSync struct {
 	report *reporter
 
 	mu       sync.Mutex
+	fenced   bool // isolated: neither the API server nor a memberlist majority reachable
 	failures map[string]string
 	maxEpoch map[string]int64
 	bound    map[string]int64 // VIP -> epoch it is bound at here
@@ -190,6 +191,12 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 			delete(s.held, name)
 		}
 	}
+	if s.fenced {
+		// The isolated side of a partition gives everything up: the other side will
+		// elect new owners, and two nodes must not answer for one address.
+		desired = nil
+		s.held = map[string]time.Time{}
+	}
 	holding := len(s.held) > 0
 	s.mu.Unlock()
 
@@ -240,6 +247,15 @@ func findVIP(vips []vigilv1.VirtualIP, name string) *vigilv1.VirtualIP {
 		}
 	}
 	return nil
+}
+
+// setFenced records whether the node is isolated; it reports whether that changed.
+func (s *nodeSync) setFenced(f bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed := s.fenced != f
+	s.fenced = f
+	return changed
 }
 
 // idle reports whether the node owns or holds no VIP any more (handover done).
@@ -347,6 +363,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	mgrCtx, stopMgr := context.WithCancel(context.Background())
 	defer stopMgr()
 	go rep.Run(mgrCtx, o.HeartbeatInterval)
+	g := &gossip{client: mgr.GetClient(), reader: mgr.GetAPIReader(), node: o.NodeName, opts: o, report: rep,
+		log: logger.WithName("gossip"), onChange: poke}
+	if o.Memberlist.Bind != "" {
+		go g.run(mgrCtx)
+		defer g.leave()
+	}
+	go fence(mgrCtx, s, rep, g, o.FenceAfter, poke, logger)
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Start(mgrCtx) }()
 	var runErr error
@@ -367,6 +390,29 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 		releaseErr = fmt.Errorf("releasing VIPs on exit: %w", releaseErr)
 	}
 	return errors.Join(runErr, releaseErr)
+}
+
+// fence checks every 200 ms whether the node is isolated: no API write for fenceAfter and
+// no memberlist majority. An agent that reaches its peers but not the API keeps serving.
+func fence(ctx context.Context, s *nodeSync, rep *reporter, g *gossip, fenceAfter time.Duration, poke func(), log logr.Logger) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		isolated := time.Since(rep.LastWrite()) > fenceAfter && !g.majority(ctx)
+		if s.setFenced(isolated) {
+			if isolated {
+				log.Info("isolated: neither the API server nor a majority of peers reachable; releasing every VIP", "after", fenceAfter)
+			} else {
+				log.Info("reachable again; resuming")
+			}
+			poke()
+		}
+	}
 }
 
 // handOver marks the node draining and waits until its VIPs have moved to nodes that

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"vigil.dev/vigil/internal/flagutil"
+	"vigil.dev/vigil/internal/membership"
 )
 
 // Options configure `vigil agent`.
@@ -20,6 +21,9 @@ type Options struct {
 	HealthProbeBindAddress string
 	HeartbeatInterval      time.Duration
 	HandoverTimeout        time.Duration
+	Namespace              string
+	FenceAfter             time.Duration
+	Memberlist             membership.Options
 }
 
 // BindFlags registers the options on fs with their defaults.
@@ -29,6 +33,13 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":9471", "host:port of /healthz and /readyz; 0 turns it off")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the agent renews its NodeAgent heartbeat (the controller's --agent-heartbeat-timeout must be several times longer)")
 	fs.DurationVar(&o.HandoverTimeout, "handover-timeout", 10*time.Second, "on SIGTERM, how long to wait for other nodes to take the VIPs over before releasing them anyway")
+	ns := os.Getenv("POD_NAMESPACE")
+	if ns == "" {
+		ns = "vigil-system"
+	}
+	fs.StringVar(&o.Namespace, "namespace", ns, "Vigil's namespace, holding the memberlist key Secret (default: $POD_NAMESPACE, else vigil-system)")
+	fs.DurationVar(&o.FenceAfter, "fence-after", 5*time.Second, "release every VIP when neither the API server nor a majority of memberlist peers has been reachable this long")
+	o.Memberlist.BindFlags(fs, ":7946")
 }
 
 // Validate reports the first invalid option as an error a person can act on.
@@ -47,6 +58,12 @@ func (o *Options) Validate() error {
 	}
 	if o.HandoverTimeout < 0 {
 		return fmt.Errorf("--handover-timeout %v is negative", o.HandoverTimeout)
+	}
+	if o.FenceAfter < time.Second {
+		return fmt.Errorf("--fence-after %v is below 1s", o.FenceAfter)
+	}
+	if err := o.Memberlist.Validate(); err != nil {
+		return err
 	}
 	return flagutil.ValidateBindAddress("health-probe-bind-address", o.HealthProbeBindAddress)
 }

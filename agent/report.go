@@ -28,16 +28,19 @@ type reporter struct {
 	node   string
 	clock  clock.PassiveClock
 
-	mu       sync.Mutex
-	vips     []vigilv1.VIPEligibility // wanted, sorted by name
-	draining bool
+	mu         sync.Mutex
+	vips       []vigilv1.VIPEligibility // wanted, sorted by name
+	draining   bool
+	memberAddr string
+	lastWrite  time.Time // last successful write: the API server is reachable
 	version  int // bumped on every change
 	written  int // version last written
 	kick     chan struct{}
 }
 
 func newReporter(c client.Client, node string, clk clock.PassiveClock) *reporter {
-	return &reporter{client: c, node: node, clock: clk, kick: make(chan struct{}, 1), written: -1}
+	// lastWrite starts now: an agent is not isolated before it has had a chance to write.
+	return &reporter{client: c, node: node, clock: clk, kick: make(chan struct{}, 1), written: -1, lastWrite: clk.Now()}
 }
 
 // mergeReport carries each VIP's Since over from the previous report while its eligibility
@@ -97,6 +100,27 @@ func (r *reporter) Report(vip string) (vigilv1.VIPEligibility, bool) {
 	return vigilv1.VIPEligibility{}, false
 }
 
+// SetMemberlistAddress publishes where this agent's memberlist member listens.
+func (r *reporter) SetMemberlistAddress(addr string) {
+	r.mu.Lock()
+	changed := r.memberAddr != addr
+	r.memberAddr = addr
+	if changed {
+		r.version++
+	}
+	r.mu.Unlock()
+	if changed {
+		r.poke()
+	}
+}
+
+// LastWrite is when the API server last accepted a write.
+func (r *reporter) LastWrite() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastWrite
+}
+
 // SetDraining marks the node as handing its VIPs over.
 func (r *reporter) SetDraining(d bool) {
 	r.mu.Lock()
@@ -127,6 +151,7 @@ func (r *reporter) Flush(ctx context.Context) error {
 func (r *reporter) Run(ctx context.Context, heartbeat time.Duration) {
 	t := time.NewTicker(heartbeat)
 	defer t.Stop()
+	r.poke() // the first write at once
 	for {
 		full := false
 		select {
@@ -149,8 +174,9 @@ func (r *reporter) write(ctx context.Context, full bool) error {
 	r.mu.Lock()
 	version := r.version
 	status := map[string]any{
-		"heartbeatTime": metav1.NewTime(r.clock.Now()).Rfc3339Copy(),
-		"draining":      r.draining,
+		"heartbeatTime":     metav1.NewTime(r.clock.Now()).Rfc3339Copy(),
+		"draining":          r.draining,
+		"memberlistAddress": r.memberAddr,
 	}
 	if full || version != r.written {
 		vips := r.vips
@@ -179,6 +205,7 @@ func (r *reporter) write(ctx context.Context, full bool) error {
 	if _, ok := status["vips"]; ok {
 		r.written = version
 	}
+	r.lastWrite = r.clock.Now()
 	r.mu.Unlock()
 	return nil
 }

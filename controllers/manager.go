@@ -21,6 +21,7 @@ import (
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/internal/flagutil"
+	"vigil.dev/vigil/internal/membership"
 )
 
 // Options configure `vigil controller`.
@@ -33,6 +34,7 @@ type Options struct {
 	RenewDeadline           time.Duration
 	RetryPeriod             time.Duration
 	AgentHeartbeatTimeout   time.Duration
+	Memberlist              membership.Options
 }
 
 // BindFlags registers the options on fs with their defaults.
@@ -49,6 +51,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader retries renewing before it steps down")
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often candidates try to acquire or renew the Lease")
 	fs.DurationVar(&o.AgentHeartbeatTimeout, "agent-heartbeat-timeout", 30*time.Second, "an agent whose NodeAgent heartbeat is older is dead, unless memberlist knows better")
+	o.Memberlist.BindFlags(fs, ":7946")
 }
 
 // Validate reports the first invalid option as an error a person can act on.
@@ -61,6 +64,9 @@ func (o *Options) Validate() error {
 	}
 	if o.AgentHeartbeatTimeout < time.Second {
 		return fmt.Errorf("--agent-heartbeat-timeout %v is below 1s", o.AgentHeartbeatTimeout)
+	}
+	if err := o.Memberlist.Validate(); err != nil {
+		return err
 	}
 	if !o.LeaderElection {
 		return nil
@@ -100,15 +106,23 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("creating controller manager: %w", err)
 	}
 	wake := make(chan event.GenericEvent, 1)
+	watcher := &LivenessWatcher{Client: mgr.GetClient(), Clock: clock.RealClock{}, Timeout: o.AgentHeartbeatTimeout,
+		Every: 500 * time.Millisecond, Wake: wake}
 	r := &VirtualIPReconciler{
 		Client: mgr.GetClient(), Clock: clock.RealClock{}, Recorder: mgr.GetEventRecorder("vigil-controller"),
 		HeartbeatTimeout: o.AgentHeartbeatTimeout, Wake: wake,
 	}
+	if o.Memberlist.Bind != "" {
+		g := &Gossip{Client: mgr.GetClient(), Namespace: o.LeaderElectionNamespace, Options: o.Memberlist,
+			Advertise: os.Getenv("POD_IP"), Log: ctrl.Log.WithName("gossip"), OnChange: watcher.Poke}
+		r.Members, watcher.Members = g.Members, g.Members
+		if err := mgr.Add(g); err != nil {
+			return fmt.Errorf("adding memberlist: %w", err)
+		}
+	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up VirtualIP controller: %w", err)
 	}
-	watcher := &LivenessWatcher{Client: mgr.GetClient(), Clock: clock.RealClock{}, Timeout: o.AgentHeartbeatTimeout,
-		Every: 500 * time.Millisecond, Wake: wake}
 	if err := mgr.Add(watcher); err != nil {
 		return fmt.Errorf("adding liveness watcher: %w", err)
 	}

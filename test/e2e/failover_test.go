@@ -14,29 +14,18 @@ import (
 	"vigil.dev/vigil/test/lab"
 )
 
-// startVigil runs the controller and an agent on every node.
+// startVigil runs the controller and an agent on every node, with default settings: a
+// dead node is noticed through memberlist, not the 30 s heartbeat timeout.
 func (e *env) startVigil() {
 	e.t.Helper()
-	if _, err := e.l.StartController(e.vigil, "--agent-heartbeat-timeout=2s"); err != nil {
+	if _, err := e.l.StartController(e.vigil); err != nil {
 		e.t.Fatal(err)
 	}
 	for _, n := range e.l.Nodes {
-		e.startAgent(n.Name, "--heartbeat-interval=500ms")
+		e.startAgent(n.Name)
 	}
-	// Wait until every agent has reported in.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var agents vigilv1.NodeAgentList
-		if err := e.c.List(context.Background(), &agents); err != nil {
-			e.t.Fatal(err)
-		}
-		if len(agents.Items) == len(e.l.Nodes) {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("only %d of %d agents reported", len(agents.Items), len(e.l.Nodes))
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := e.l.WaitForVigil(20 * time.Second); err != nil {
+		e.t.Fatal(err)
 	}
 }
 

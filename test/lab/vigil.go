@@ -8,9 +8,12 @@ import (
 	"path/filepath"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 )
 
 // repoRoot is the root of the Vigil source tree.
@@ -90,7 +93,7 @@ func (l *Lab) BuildVigil() (string, error) {
 // StartController runs `vigil controller` in the control-plane namespace.
 func (l *Lab) StartController(vigil string, args ...string) (*Process, error) {
 	argv := append([]string{vigil, "controller", "--kubeconfig", l.Kubeconfig,
-		"--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...)
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--memberlist-advertise=" + l.ControlPlane.IPv4.String()}, args...)
 	return l.StartProcess("cp", "vigil-controller", argv...)
 }
 
@@ -99,4 +102,30 @@ func (l *Lab) StartAgent(vigil, node string, args ...string) (*Process, error) {
 	argv := append([]string{vigil, "agent", "--kubeconfig", l.Kubeconfig, "--node-name", node,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...)
 	return l.StartProcess(node, "vigil-agent", argv...)
+}
+
+// WaitForVigil waits until the controller leads (holds its Lease) and every node's agent
+// has reported in.
+func (l *Lab) WaitForVigil(timeout time.Duration) error {
+	c, err := l.KubeClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		var lease coordinationv1.Lease
+		var agents vigilv1.NodeAgentList
+		leaseErr := c.Get(ctx, client.ObjectKey{Namespace: "vigil-system", Name: "vigil-controller.vigil.dev"}, &lease)
+		agentsErr := c.List(ctx, &agents)
+		if leaseErr == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" &&
+			agentsErr == nil && len(agents.Items) == len(l.Nodes) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("vigil not ready after %v: lease %v, %d of %d agents reported (%v)", timeout, leaseErr, len(agents.Items), len(l.Nodes), agentsErr)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
