@@ -62,7 +62,7 @@ test: tools verify lint ## Run every test: unit, API validation and controller t
 ##@ Benchmarks
 
 TRIALS ?= 20
-SYSTEMS ?= keepalived-default,keepalived-tuned
+SYSTEMS ?= vigil,keepalived-default,keepalived-tuned
 SCENARIOS ?= node-crash,service-down,planned
 
 .PHONY: bench-failover

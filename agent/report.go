@@ -33,9 +33,9 @@ type reporter struct {
 	draining   bool
 	memberAddr string
 	lastWrite  time.Time // last successful write: the API server is reachable
-	version  int // bumped on every change
-	written  int // version last written
-	kick     chan struct{}
+	version    int       // bumped on every change
+	written    int       // version last written
+	kick       chan struct{}
 }
 
 func newReporter(c client.Client, node string, clk clock.PassiveClock) *reporter {

@@ -79,7 +79,7 @@ type Decision struct {
 func Elect(in ElectionInput) Decision {
 	vip := in.VIP
 	current := vip.Status.Owner
-	var selector labels.Selector = labels.Everything()
+	selector := labels.Everything()
 	if vip.Spec.NodeSelector != nil {
 		s, err := metav1.LabelSelectorAsSelector(vip.Spec.NodeSelector)
 		if err != nil {

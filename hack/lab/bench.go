@@ -20,15 +20,17 @@ func systemByName(name string) (lab.FailoverSystem, error) {
 		return &lab.Keepalived{VIP: lab.VIPv4(0)}, nil
 	case "keepalived-tuned":
 		return &lab.Keepalived{Tuned: true, VIP: lab.VIPv4(0)}, nil
+	case "vigil":
+		return &lab.Vigil{VIP: lab.VIPv4(0)}, nil
 	}
-	return nil, fmt.Errorf("unknown system %q (want keepalived-default or keepalived-tuned)", name)
+	return nil, fmt.Errorf("unknown system %q (want vigil, keepalived-default or keepalived-tuned)", name)
 }
 
 // benchFailover runs the failover benchmark and writes docs/bench/failover.json and the
 // table in docs/benchmarks.md.
 func benchFailover(fs *flag.FlagSet, args []string) error {
 	trials := fs.Int("trials", 20, "trials per system and scenario")
-	systems := fs.String("systems", "keepalived-default,keepalived-tuned", "comma-separated systems")
+	systems := fs.String("systems", "vigil,keepalived-default,keepalived-tuned", "comma-separated systems")
 	scenarios := fs.String("scenarios", strings.Join(lab.Scenarios, ","), "comma-separated scenarios")
 	out := fs.String("out", "docs/bench/failover.json", "JSON results (rows of other systems are kept)")
 	doc := fs.String("doc", "docs/benchmarks.md", "Markdown page whose failover table is regenerated")

@@ -45,7 +45,7 @@ func ReadKey(ctx context.Context, c client.Reader, namespace string) ([]byte, er
 	}
 	key := s.Data[secretKey]
 	if len(key) != 16 && len(key) != 24 && len(key) != 32 {
-		return nil, fmt.Errorf("Secret %s/%s: key must be 16, 24 or 32 bytes, not %d", namespace, SecretName, len(key))
+		return nil, fmt.Errorf("secret %s/%s: key must be 16, 24 or 32 bytes, not %d", namespace, SecretName, len(key))
 	}
 	return key, nil
 }

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -124,7 +125,7 @@ func (l *Lab) WaitForVigil(timeout time.Duration) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("vigil not ready after %v: lease %v, %d of %d agents reported (%v)", timeout, leaseErr, len(agents.Items), len(l.Nodes), agentsErr)
+			return fmt.Errorf("vigil not ready after %v: %d of %d agents reported, lease: %w", timeout, len(agents.Items), len(l.Nodes), errors.Join(leaseErr, agentsErr))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -1,0 +1,85 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"syscall"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+)
+
+// Vigil runs Vigil in the lab for the failover benchmark: the controller in the control
+// plane, an agent on every node, default settings, and one VirtualIP with a TCP check of
+// the node's HTTP service (interval 1 s, failureThreshold 3: the same as keepalived-default).
+type Vigil struct {
+	VIP netip.Addr
+	// Bin is the vigil binary; built from source when empty.
+	Bin string
+}
+
+// Name is the system's name in benchmark tables.
+func (v *Vigil) Name() string { return "vigil" }
+
+// NeedsControlPlane is true: Vigil is driven by the Kubernetes API.
+func (v *Vigil) NeedsControlPlane() bool { return true }
+
+// Settle covers a restored agent's start (cache sync, first verdict, memberlist join).
+func (v *Vigil) Settle() time.Duration { return 2 * time.Second }
+
+// Start runs the controller and the agents and applies the VirtualIP.
+func (v *Vigil) Start(l *Lab) error {
+	if v.Bin == "" {
+		bin, err := l.BuildVigil()
+		if err != nil {
+			return err
+		}
+		v.Bin = bin
+	}
+	if _, err := l.StartController(v.Bin); err != nil {
+		return err
+	}
+	for _, n := range l.Nodes {
+		if err := v.StartNode(l, n.Name); err != nil {
+			return err
+		}
+	}
+	if err := l.WaitForVigil(30 * time.Second); err != nil {
+		return err
+	}
+	c, err := l.KubeClient()
+	if err != nil {
+		return err
+	}
+	vip := &vigilv1.VirtualIP{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench"},
+		Spec: vigilv1.VirtualIPSpec{Address: v.VIP.String(), HealthChecks: []vigilv1.HealthCheck{
+			{Name: "web", TCP: &vigilv1.TCPCheck{Host: "127.0.0.1", Port: HTTPPort}},
+		}},
+	}
+	if err := c.Create(context.Background(), vip); err != nil {
+		return fmt.Errorf("creating the benchmark VirtualIP: %w", err)
+	}
+	return nil
+}
+
+// StartNode (re)starts the node's agent.
+func (v *Vigil) StartNode(l *Lab, node string) error {
+	_, err := l.StartAgent(v.Bin, node)
+	return err
+}
+
+// StopNode stops the node's agent with SIGTERM: it hands its VIPs over, then exits.
+func (v *Vigil) StopNode(l *Lab, node string) error {
+	p, ok := l.Process(node + "/vigil-agent")
+	if !ok {
+		return fmt.Errorf("no agent on %s", node)
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	return p.Wait(20 * time.Second)
+}
