@@ -20,7 +20,8 @@ func say(format string, args ...any) {
 }
 
 // demo is `make demo`: a 3-node lab with a real API server, Vigil's controller and agents,
-// the sample VirtualIPs, the rejection of an invalid one, and what a client sees.
+// the sample VirtualIPs, the rejection of an invalid one, and a measured failover as a
+// client sees it.
 func demo(fs *flag.FlagSet, args []string) error {
 	vigil := fs.String("vigil", "bin/vigil", "the vigil binary (make build)")
 	if err := fs.Parse(args); err != nil {
@@ -62,13 +63,16 @@ func demo(fs *flag.FlagSet, args []string) error {
 			return err
 		}
 	}
+	if err := l.WaitForVigil(30 * time.Second); err != nil {
+		return err
+	}
 	kubectl := func(args ...string) (string, error) {
 		fmt.Printf("$ kubectl %s\n", strings.Join(args, " "))
 		out, err := l.Kubectl(args...)
 		fmt.Print(out)
 		return out, err
 	}
-	if _, err := kubectl("get", "nodes", "-o", "wide"); err != nil {
+	if _, err := kubectl("get", "nodes,nodeagents", "-o", "wide"); err != nil {
 		return err
 	}
 
@@ -80,8 +84,8 @@ func demo(fs *flag.FlagSet, args []string) error {
 	if _, err := kubectl("apply", "-f", "config/samples/invalid/virtualip_cidr.yaml"); err == nil {
 		return errors.New("the invalid sample was accepted")
 	}
-	say("the controller reports each VirtualIP's status")
-	if _, err := kubectl("wait", "vip", "--all", "--for=condition=Ready=false", "--timeout=30s"); err != nil {
+	say("the controller elects an owner; the owner's agent binds and announces the address")
+	if _, err := kubectl("wait", "vip", "--all", "--for=condition=Ready", "--timeout=30s"); err != nil {
 		return err
 	}
 	if _, err := kubectl("get", "vip", "-o", "wide"); err != nil {
@@ -89,20 +93,50 @@ func demo(fs *flag.FlagSet, args []string) error {
 	}
 
 	vip := fmt.Sprintf("http://%s/", lab.VIPv4(0))
-	say("the client sends a GET to %s every 10 ms for 1.5 s (answers per 250 ms)", vip)
-	rec, err := l.StartRecorder(lab.RecordOptions{URL: vip, Timeout: 300 * time.Millisecond, Duration: 1500 * time.Millisecond})
+	say("a client sends a fresh GET to %s every 10 ms; the owner's node crashes (kill -9 of everything on it, link down)", vip)
+	rec, err := l.StartRecorder(lab.RecordOptions{URL: vip, Timeout: 300 * time.Millisecond, Duration: time.Minute})
 	if err != nil {
 		return err
 	}
-	time.Sleep(2 * time.Second)
-	samples, err := rec.Stop()
+	samples, err := rec.WaitFor(10*time.Second, func(s []lab.Sample) bool { return len(s) >= 100 && s[len(s)-1].OK })
 	if err != nil {
 		return err
 	}
-	for _, line := range lab.Stream(samples, 250*time.Millisecond) {
+	owner := samples[len(samples)-1].Node
+	fault := time.Now()
+	if err := l.CrashNode(owner); err != nil {
+		return err
+	}
+	if _, err := rec.WaitFor(15*time.Second, func(s []lab.Sample) bool {
+		o := lab.AnalyzeFault(s, fault, owner)
+		return o.Recovered && s[len(s)-1].Start.Sub(o.FirstOKAfter) > 500*time.Millisecond
+	}); err != nil {
+		return err
+	}
+	samples, err = rec.Stop()
+	if err != nil {
+		return err
+	}
+	for _, line := range lab.Stream(samplesAround(samples, fault), 100*time.Millisecond) {
 		fmt.Println("  " + line)
 	}
-	fmt.Println("\nNobody answers yet: the controller does not elect owners and agents do not bind")
-	fmt.Println("addresses yet, so every VirtualIP is Ready=False with reason NoOwner — which is the truth.")
+	o := lab.AnalyzeFault(samples, fault, owner)
+	fmt.Printf("\n\033[1mfailover: %s crashed, %s answered after %v (%d failed requests)\033[0m\n",
+		owner, o.NewOwner, o.Duration.Round(time.Millisecond), o.Failed)
+	if _, err := kubectl("get", "vip", "-o", "wide"); err != nil {
+		return err
+	}
+	_, _ = kubectl("get", "events", "--field-selector", "involvedObject.kind=VirtualIP")
 	return nil
+}
+
+// samplesAround keeps the samples from 0.5 s before the fault to 1 s after recovery.
+func samplesAround(s []lab.Sample, fault time.Time) []lab.Sample {
+	var out []lab.Sample
+	for _, x := range s {
+		if x.Start.After(fault.Add(-500 * time.Millisecond)) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
