@@ -105,6 +105,9 @@ type nodeSync struct {
 	dp     *dataplane.Dataplane
 	probes *probe.Manager
 	report *reporter
+	gossip *gossip
+	api    *apiWatch
+	fence  time.Duration
 
 	mu       sync.Mutex
 	fenced   bool // isolated: neither the API server nor a memberlist majority reachable
@@ -112,6 +115,7 @@ type nodeSync struct {
 	maxEpoch map[string]int64
 	bound    map[string]int64 // VIP -> epoch it is bound at here
 	held     map[string]time.Time
+	taken    map[string]int64 // VIP -> epoch whose dead owner this node took over from
 }
 
 var syncRequest = reconcile.Request{NamespacedName: types.NamespacedName{Name: "node"}}
@@ -134,6 +138,16 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 		return ctrl.Result{}, err
 	}
 	now := s.clock.Now()
+	// During an API outage nobody can elect: take over the VIPs of dead owners when it is
+	// safe (see Takeover).
+	var takeover []string
+	var takeoverAgain time.Duration
+	if m := s.gossip.get(); m != nil && s.api.down(2*time.Second) {
+		takeover, takeoverAgain = Takeover(s.node, list.Items, m.States(), s.gossip.majority(ctx), s.fence, now)
+		for _, name := range takeover {
+			ctrl.LoggerFrom(ctx).Info("API server unreachable: taking over a VIP whose owner died", "vip", name)
+		}
+	}
 
 	s.mu.Lock()
 	var desired []dataplane.VIP
@@ -165,8 +179,19 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 		}
 		s.maxEpoch[v.Name] = v.Status.Epoch
 		epochs[v.Name] = v.Status.Epoch
+		if slices.Contains(takeover, v.Name) {
+			s.taken[v.Name] = v.Status.Epoch
+		}
+		if e, ok := s.taken[v.Name]; ok && e != v.Status.Epoch {
+			delete(s.taken, v.Name) // the controller has decided since
+		}
 		switch {
 		case v.Status.Owner == s.node:
+			desired = append(desired, dv)
+			delete(s.held, v.Name)
+		case hasKey(s.taken, v.Name):
+			// Taken over during an API outage: kept until the controller publishes a new
+			// decision (a new epoch), also after the API server is back.
 			desired = append(desired, dv)
 			delete(s.held, v.Name)
 		case v.Status.Owner != "" && s.bound[v.Name] != 0 && !confirmed(agents.Items, v):
@@ -219,10 +244,20 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 	if syncErr != nil {
 		return ctrl.Result{}, fmt.Errorf("syncing addresses: %w", syncErr)
 	}
-	if holding {
+	switch {
+	case holding:
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	case takeoverAgain > 0:
+		return ctrl.Result{RequeueAfter: takeoverAgain}, nil
+	case s.api.down(2 * time.Second):
+		return ctrl.Result{RequeueAfter: time.Second}, nil // watch for dead owners meanwhile
 	}
 	return ctrl.Result{RequeueAfter: resyncPeriod}, nil
+}
+
+func hasKey[K comparable, V any](m map[K]V, k K) bool {
+	_, ok := m[k]
+	return ok
 }
 
 // confirmed reports whether v's owner reports it bound at v's epoch.
@@ -333,8 +368,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 		return fmt.Errorf("creating agent manager: %w", err)
 	}
 	rep := newReporter(mgr.GetClient(), o.NodeName, clock.RealClock{})
+	g := &gossip{client: mgr.GetClient(), reader: mgr.GetAPIReader(), node: o.NodeName, opts: o, report: rep,
+		log: logger.WithName("gossip"), onChange: poke}
+	api := &apiWatch{reader: mgr.GetAPIReader(), node: o.NodeName, lastOK: time.Now()}
 	s := &nodeSync{client: mgr.GetClient(), node: o.NodeName, clock: clock.RealClock{}, addrs: addrs, dp: dp, probes: probes, report: rep,
-		maxEpoch: map[string]int64{}, bound: map[string]int64{}, held: map[string]time.Time{}}
+		gossip: g, api: api, fence: o.FenceAfter,
+		maxEpoch: map[string]int64{}, bound: map[string]int64{}, held: map[string]time.Time{}, taken: map[string]int64{}}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{syncRequest}
 	})
@@ -363,8 +402,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	mgrCtx, stopMgr := context.WithCancel(context.Background())
 	defer stopMgr()
 	go rep.Run(mgrCtx, o.HeartbeatInterval)
-	g := &gossip{client: mgr.GetClient(), reader: mgr.GetAPIReader(), node: o.NodeName, opts: o, report: rep,
-		log: logger.WithName("gossip"), onChange: poke}
+	go api.run(mgrCtx)
 	if o.Memberlist.Bind != "" {
 		go g.run(mgrCtx)
 		defer g.leave()

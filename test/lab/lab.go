@@ -117,6 +117,7 @@ type Lab struct {
 	logf     func(string, ...any)
 	mu       sync.Mutex
 	procs    map[string]*Process
+	closing  bool // set when teardown starts: no process is started any more
 	state    state
 	downOnce sync.Once
 	downErr  error
@@ -405,6 +406,9 @@ func (l *Lab) Down() error {
 
 func (l *Lab) teardown(keepRunDir bool) error {
 	l.downOnce.Do(func() {
+		l.mu.Lock()
+		l.closing = true
+		l.mu.Unlock()
 		unregisterForSignals(l)
 		l.downErr = removeRun(l.state, keepRunDir)
 		l.mu.Lock()

@@ -101,6 +101,9 @@ func (p *Process) Log() string {
 func (l *Lab) startProcess(ns, name string, argv ...string) (*Process, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closing {
+		return nil, fmt.Errorf("lab %s is being torn down", l.Prefix)
+	}
 	if old, ok := l.procs[name]; ok && old.Running() {
 		return nil, fmt.Errorf("process %s is already running (pid %d)", name, old.PID())
 	}

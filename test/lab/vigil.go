@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -91,11 +92,44 @@ func (l *Lab) BuildVigil() (string, error) {
 	return out, nil
 }
 
-// StartController runs `vigil controller` in the control-plane namespace.
-func (l *Lab) StartController(vigil string, args ...string) (*Process, error) {
+// StartController runs `vigil controller` in the control-plane namespace and, like the
+// Deployment's kubelet would, restarts it whenever it exits (it exits when it loses its
+// leader lease, e.g. in an API outage) until the lab is torn down or the returned stop
+// function is called.
+func (l *Lab) StartController(vigil string, args ...string) (stop func(), err error) {
 	argv := append([]string{vigil, "controller", "--kubeconfig", l.Kubeconfig,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--memberlist-advertise=" + l.ControlPlane.IPv4.String()}, args...)
-	return l.StartProcess("cp", "vigil-controller", argv...)
+	p, err := l.StartProcess("cp", "vigil-controller", argv...)
+	if err != nil {
+		return nil, err
+	}
+	stopped := make(chan struct{})
+	var once sync.Once
+	go func() {
+		for {
+			select {
+			case <-stopped:
+				return
+			case <-p.Done():
+			}
+			select {
+			case <-stopped:
+				return
+			case <-time.After(time.Second):
+			}
+			next, err := l.StartProcess("cp", "vigil-controller", argv...)
+			if err != nil {
+				return // the lab is going down
+			}
+			p = next
+		}
+	}()
+	return func() {
+		once.Do(func() { close(stopped) })
+		if cur, ok := l.Process("cp/vigil-controller"); ok {
+			_ = cur.Stop(10 * time.Second)
+		}
+	}, nil
 }
 
 // StartAgent runs `vigil agent` on a node.

@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"vigil.dev/vigil/test/lab"
+)
+
+// kube-apiserver is stopped (SIGSTOP) for 60 s: clients see no error, and a node crash in
+// the middle of the outage still fails over (see docs/design.md, "API outage").
+func TestAPIOutage(t *testing.T) {
+	e := newEnv(t, 3)
+	e.startVigil()
+	v4 := lab.VIPv4(60)
+	e.apply(webVIP("web", v4))
+	owner := e.owner(v4, 5*time.Second)
+	time.Sleep(2 * time.Second) // standbys reported, statuses settled
+	rec, err := e.l.StartRecorder(lab.RecordOptions{URL: url(v4), Duration: 3 * time.Minute, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = rec.Stop() }()
+	if _, err := rec.WaitFor(5*time.Second, func(s []lab.Sample) bool { return len(s) > 50 && s[len(s)-1].OK }); err != nil {
+		t.Fatal(err)
+	}
+	api, err := e.l.APIServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outage := time.Now()
+	if err := api.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = api.Signal(syscall.SIGCONT)
+		}
+	}()
+
+	// 30 s of outage: the owner keeps serving, nothing fails.
+	time.Sleep(30 * time.Second)
+	samples, err := rec.Samples()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := lab.AnalyzeFault(samples, outage, ""); o.Failed != 0 || o.Moves != 0 {
+		t.Errorf("during the API outage: %d failed requests, %d moves; want none", o.Failed, o.Moves)
+	}
+
+	// The owner's node crashes while the API server is still down: its first live standby
+	// takes over once the owner would have fenced itself.
+	crash := time.Now()
+	if err := e.l.CrashNode(owner); err != nil {
+		t.Fatal(err)
+	}
+	samples, err = rec.WaitFor(20*time.Second, func(s []lab.Sample) bool { return lab.AnalyzeFault(s, crash, owner).Recovered })
+	if err != nil {
+		t.Fatalf("no failover during the API outage: %v", err)
+	}
+	o := lab.AnalyzeFault(samples, crash, owner)
+	t.Logf("crash of %s during the API outage -> %s after %v", owner, o.NewOwner, o.Duration.Round(time.Millisecond))
+
+	// The API server returns after 60 s: the controller agrees, nothing else moves.
+	time.Sleep(time.Until(outage.Add(60 * time.Second)))
+	if err := api.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	back := time.Now()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if s := e.get("web").Status; s.Owner == o.NewOwner && findCond(s.Conditions, "Ready").Status == "True" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the outage the status did not settle on %s: %+v", o.NewOwner, e.get("web").Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	samples, err = rec.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := lab.AnalyzeFault(samples, back, o.NewOwner); after.Failed != 0 || after.Moves != 0 {
+		t.Errorf("after the API server returned: %d failed requests, %d moves; want none", after.Failed, after.Moves)
+	}
+}
