@@ -45,7 +45,7 @@ func newReporter(c client.Client, node string, clk clock.PassiveClock) *reporter
 
 // mergeReport carries each VIP's Since over from the previous report while its eligibility
 // is unchanged, and sets it to now when it changed. Pure.
-func mergeReport(prev, next []vigilv1.VIPEligibility, now metav1.Time) []vigilv1.VIPEligibility {
+func mergeReport(prev, next []vigilv1.VIPEligibility, now metav1.MicroTime) []vigilv1.VIPEligibility {
 	out := slices.Clone(next)
 	for i := range out {
 		out[i].Since = now
@@ -76,7 +76,7 @@ func sameReport(a, b []vigilv1.VIPEligibility) bool {
 // Set replaces the per-VIP report.
 func (r *reporter) Set(vips []vigilv1.VIPEligibility) {
 	r.mu.Lock()
-	merged := mergeReport(r.vips, vips, metav1.NewTime(r.clock.Now()))
+	merged := mergeReport(r.vips, vips, metav1.NewMicroTime(r.clock.Now()))
 	changed := !sameReport(merged, r.vips)
 	if changed {
 		r.vips = merged

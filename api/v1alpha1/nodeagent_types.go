@@ -20,9 +20,10 @@ type VIPEligibility struct {
 	// +required
 	Eligible bool `json:"eligible"`
 
-	// since is when eligible last changed.
+	// since is when eligible last changed, to the microsecond (preemptionDelay counts
+	// from it).
 	// +required
-	Since metav1.Time `json:"since"`
+	Since metav1.MicroTime `json:"since"`
 
 	// reason says why the node is not eligible (or what made it eligible).
 	// +optional

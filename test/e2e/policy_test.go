@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/test/lab"
+)
+
+func preferNode(node string, priority int32) func(*vigilv1.VirtualIP) {
+	return func(v *vigilv1.VirtualIP) {
+		v.Spec.Priorities = append(v.Spec.Priorities, vigilv1.PriorityRule{
+			NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/hostname": node}}, Priority: priority})
+	}
+}
+
+func (e *env) waitStatusOwner(name, node string, within time.Duration) time.Duration {
+	e.t.Helper()
+	start := time.Now()
+	for e.get(name).Status.Owner != node {
+		if time.Since(start) > within {
+			e.t.Fatalf("%s: owner %q after %v, want %s", name, e.get(name).Status.Owner, within, node)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// preemption: Always moves the VIP back to the preferred node once it has been eligible
+// for preemptionDelay; Never leaves it on the node that took over.
+func TestPreemption(t *testing.T) {
+	e := newEnv(t, 2)
+	e.startVigil()
+	always, never := lab.VIPv4(70), lab.VIPv4(71)
+	e.apply(webVIP("always", always, preferNode("node-a", 200), func(v *vigilv1.VirtualIP) {
+		v.Spec.Preemption = vigilv1.PreemptionAlways
+		v.Spec.PreemptionDelay = &metav1.Duration{Duration: 3 * time.Second}
+	}))
+	e.apply(webVIP("never", never, preferNode("node-a", 200)))
+	e.waitStatusOwner("always", "node-a", 5*time.Second)
+	e.waitStatusOwner("never", "node-a", 5*time.Second)
+
+	// node-a's service dies: both move to node-b.
+	if err := e.l.StopService("node-a"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStatusOwner("always", "node-b", 5*time.Second)
+	e.waitStatusOwner("never", "node-b", 5*time.Second)
+
+	// It comes back: "always" returns to node-a after the 3 s delay, "never" stays.
+	back := time.Now()
+	if err := e.l.StartService("node-a"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStatusOwner("always", "node-a", 10*time.Second)
+	took := time.Since(back)
+	if took < 3*time.Second {
+		t.Errorf("preempted after %v, before the 3s preemptionDelay", took)
+	}
+	if tr := e.get("always").Status.LastTransition; tr == nil || tr.Reason != "Preempted" {
+		t.Errorf("last transition %+v, want Preempted", tr)
+	}
+	if body := e.owner(always, 3*time.Second); body != "node-a" {
+		t.Errorf("preempted VIP answered by %s", body)
+	}
+	time.Sleep(2 * time.Second)
+	if owner := e.get("never").Status.Owner; owner != "node-b" {
+		t.Errorf("preemption: Never moved the VIP back to %s", owner)
+	}
+	t.Logf("preempted back to node-a %v after it recovered (delay 3s)", took.Round(time.Millisecond))
+}
+
+// Both cores busy for 20 s: no owner changes with default settings.
+func TestNoFalseFailoverUnderCPUStarvation(t *testing.T) {
+	e := newEnv(t, 3)
+	e.startVigil()
+	v4 := lab.VIPv4(80)
+	e.apply(webVIP("web", v4))
+	e.owner(v4, 5*time.Second)
+	time.Sleep(2 * time.Second)
+	before := e.get("web").Status.Epoch
+	burners, err := e.l.StarveCPU(4, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range burners {
+		if err := b.Wait(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(2 * time.Second)
+	if after := e.get("web").Status; after.Epoch != before {
+		t.Errorf("the VIP moved under CPU starvation: epoch %d -> %d, last transition %+v", before, after.Epoch, after.LastTransition)
+	}
+}
