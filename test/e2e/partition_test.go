@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"vigil.dev/vigil/test/lab"
+)
+
+// The owner is cut off from everyone (API server, peers, client): the majority side moves
+// the VIP at once, and the isolated owner releases it by itself within fence-after, so the
+// address is never held twice once the partition heals.
+func TestIsolatedOwnerFencesItself(t *testing.T) {
+	e := newEnv(t, 3)
+	e.startVigil()
+	v4 := lab.VIPv4(90)
+	e.apply(webVIP("web", v4))
+	owner := e.owner(v4, 5*time.Second)
+	time.Sleep(time.Second)
+	var others []string
+	for _, n := range e.l.Nodes {
+		if n.Name != owner {
+			others = append(others, n.Name)
+		}
+	}
+	cut := time.Now()
+	if err := e.l.Partition([]string{owner}, append([]string{"cp", "client"}, others...)); err != nil {
+		t.Fatal(err)
+	}
+	newOwner := e.owner(v4, 5*time.Second)
+	t.Logf("partition: %s cut off, %s answers after %v", owner, newOwner, time.Since(cut).Round(time.Millisecond))
+	if newOwner == owner {
+		t.Fatalf("the isolated %s still answers", owner)
+	}
+	// The isolated owner gives the address up by itself (fence-after 5 s).
+	e.waitAddress(owner, v4, false, 10*time.Second)
+	t.Logf("%s released the VIP %v after the cut", owner, time.Since(cut).Round(time.Millisecond))
+	if err := e.l.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	holders := 0
+	for _, n := range e.l.Nodes {
+		out := e.addresses(n.Name)
+		if strings.Contains(out, " "+v4.String()+"/") {
+			holders++
+		}
+	}
+	if holders != 1 {
+		t.Errorf("after the partition healed %d nodes hold %s, want 1", holders, v4)
+	}
+}
+
+// Cordoning the owner's Node moves its VIPs, make before break.
+func TestCordonMovesWithoutFailedRequests(t *testing.T) {
+	e := newEnv(t, 2)
+	e.startVigil()
+	v4 := lab.VIPv4(91)
+	e.apply(webVIP("web", v4))
+	owner := e.owner(v4, 5*time.Second)
+	time.Sleep(time.Second)
+	rec, err := e.l.StartRecorder(lab.RecordOptions{URL: url(v4), Duration: time.Minute, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.WaitFor(5*time.Second, func(s []lab.Sample) bool { return len(s) > 50 && s[len(s)-1].OK }); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var node corev1.Node
+	if err := e.c.Get(ctx, client.ObjectKey{Name: owner}, &node); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(node.DeepCopy())
+	node.Spec.Unschedulable = true
+	cordon := time.Now()
+	if err := e.c.Patch(ctx, &node, patch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.WaitFor(10*time.Second, func(s []lab.Sample) bool {
+		o := lab.AnalyzeFault(s, cordon, owner)
+		return o.Recovered && s[len(s)-1].Start.Sub(o.FirstOKAfter) > time.Second
+	}); err != nil {
+		t.Fatalf("cordon of %s: the VIP did not move: %v", owner, err)
+	}
+	samples, err := rec.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := lab.AnalyzeFault(samples, cordon, owner)
+	t.Logf("cordon of %s -> %s: %d failed requests, longest gap %v", owner, o.NewOwner, o.Failed, o.Duration.Round(time.Millisecond))
+	if o.Failed != 0 {
+		t.Errorf("%d failed requests while moving off a cordoned node, want 0", o.Failed)
+	}
+	if tr := e.get("web").Status.LastTransition; tr == nil || tr.Reason != "OwnerDraining" {
+		t.Errorf("last transition %+v, want OwnerDraining", tr)
+	}
+}
+
