@@ -407,7 +407,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 		go g.run(mgrCtx)
 		defer g.leave()
 	}
-	go fence(mgrCtx, s, rep, g, o.FenceAfter, poke, logger)
+	go fence(mgrCtx, s, api, g, o.FenceAfter, poke, logger)
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Start(mgrCtx) }()
 	var runErr error
@@ -430,9 +430,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	return errors.Join(runErr, releaseErr)
 }
 
-// fence checks every 200 ms whether the node is isolated: no API write for fenceAfter and
-// no memberlist majority. An agent that reaches its peers but not the API keeps serving.
-func fence(ctx context.Context, s *nodeSync, rep *reporter, g *gossip, fenceAfter time.Duration, poke func(), log logr.Logger) {
+// fence checks every 200 ms whether the node is isolated: the API server unanswered for
+// fenceAfter and no memberlist majority. An agent that reaches its peers but not the API
+// keeps serving, and so does one that reaches the API but not its peers (they may all
+// have died).
+func fence(ctx context.Context, s *nodeSync, api *apiWatch, g *gossip, fenceAfter time.Duration, poke func(), log logr.Logger) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -441,7 +443,7 @@ func fence(ctx context.Context, s *nodeSync, rep *reporter, g *gossip, fenceAfte
 			return
 		case <-t.C:
 		}
-		isolated := time.Since(rep.LastWrite()) > fenceAfter && !g.majority(ctx)
+		isolated := api.down(fenceAfter) && !g.majority(ctx)
 		if s.setFenced(isolated) {
 			if isolated {
 				log.Info("isolated: neither the API server nor a majority of peers reachable; releasing every VIP", "after", fenceAfter)

@@ -32,15 +32,13 @@ type reporter struct {
 	vips       []vigilv1.VIPEligibility // wanted, sorted by name
 	draining   bool
 	memberAddr string
-	lastWrite  time.Time // last successful write: the API server is reachable
 	version    int       // bumped on every change
 	written    int       // version last written
 	kick       chan struct{}
 }
 
 func newReporter(c client.Client, node string, clk clock.PassiveClock) *reporter {
-	// lastWrite starts now: an agent is not isolated before it has had a chance to write.
-	return &reporter{client: c, node: node, clock: clk, kick: make(chan struct{}, 1), written: -1, lastWrite: clk.Now()}
+	return &reporter{client: c, node: node, clock: clk, kick: make(chan struct{}, 1), written: -1}
 }
 
 // mergeReport carries each VIP's Since over from the previous report while its eligibility
@@ -112,13 +110,6 @@ func (r *reporter) SetMemberlistAddress(addr string) {
 	if changed {
 		r.poke()
 	}
-}
-
-// LastWrite is when the API server last accepted a write.
-func (r *reporter) LastWrite() time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.lastWrite
 }
 
 // SetDraining marks the node as handing its VIPs over.
@@ -205,7 +196,6 @@ func (r *reporter) write(ctx context.Context, full bool) error {
 	if _, ok := status["vips"]; ok {
 		r.written = version
 	}
-	r.lastWrite = r.clock.Now()
 	r.mu.Unlock()
 	return nil
 }
