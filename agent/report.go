@@ -32,8 +32,8 @@ type reporter struct {
 	vips       []vigilv1.VIPEligibility // wanted, sorted by name
 	draining   bool
 	memberAddr string
-	version    int       // bumped on every change
-	written    int       // version last written
+	version    int // bumped on every change
+	written    int // version last written
 	kick       chan struct{}
 }
 

@@ -101,4 +101,3 @@ func TestCordonMovesWithoutFailedRequests(t *testing.T) {
 		t.Errorf("last transition %+v, want OwnerDraining", tr)
 	}
 }
-
