@@ -69,22 +69,6 @@ func ToVIP(v *vigilv1.VirtualIP) (dataplane.VIP, bool) {
 	}, true
 }
 
-// DesiredVIPs returns what node must hold: the VirtualIPs whose status names it as owner,
-// as data-plane VIPs, sorted by address.
-func DesiredVIPs(vips []vigilv1.VirtualIP, node string) []dataplane.VIP {
-	var out []dataplane.VIP
-	for i := range vips {
-		if vips[i].Status.Owner != node {
-			continue
-		}
-		if v, ok := ToVIP(&vips[i]); ok {
-			out = append(out, v)
-		}
-	}
-	slices.SortFunc(out, func(a, b dataplane.VIP) int { return a.Address.Compare(b.Address) })
-	return out
-}
-
 // selects reports whether the VirtualIP's nodeSelector matches the node's labels.
 func selects(v *vigilv1.VirtualIP, nodeLabels map[string]string) bool {
 	if v.Spec.NodeSelector == nil {

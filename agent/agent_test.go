@@ -7,10 +7,11 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"vigil.dev/vigil/agent/dataplane"
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 )
 
-func TestDesiredVIPsAreTheOnesThisNodeOwns(t *testing.T) {
+func TestToVIPCarriesAddressPrefixInterfaceAndAnnouncePolicy(t *testing.T) {
 	v := func(name, addr, owner string, prefix *int32) vigilv1.VirtualIP {
 		return vigilv1.VirtualIP{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -21,13 +22,18 @@ func TestDesiredVIPsAreTheOnesThisNodeOwns(t *testing.T) {
 		}
 	}
 	p24 := int32(24)
-	got := DesiredVIPs([]vigilv1.VirtualIP{
-		v("b", "198.18.0.101", "node-a", &p24),
-		v("other", "198.18.0.102", "node-b", nil),
-		v("none", "198.18.0.103", "", nil),
-		v("v6", "fd00::100", "node-a", nil),
+	var got []dataplane.VIP
+	for _, vip := range []vigilv1.VirtualIP{
 		v("a", "198.18.0.100", "node-a", nil),
-	}, "node-a")
+		v("b", "198.18.0.101", "node-a", &p24),
+		v("v6", "fd00::100", "node-a", nil),
+	} {
+		dv, ok := ToVIP(&vip)
+		if !ok {
+			t.Fatalf("%s not converted", vip.Name)
+		}
+		got = append(got, dv)
+	}
 	want := []struct {
 		name string
 		addr string

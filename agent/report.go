@@ -86,18 +86,6 @@ func (r *reporter) Set(vips []vigilv1.VIPEligibility) {
 	}
 }
 
-// Report returns the report for one VIP.
-func (r *reporter) Report(vip string) (vigilv1.VIPEligibility, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, v := range r.vips {
-		if v.Name == vip {
-			return v, true
-		}
-	}
-	return vigilv1.VIPEligibility{}, false
-}
-
 // SetMemberlistAddress publishes where this agent's memberlist member listens.
 func (r *reporter) SetMemberlistAddress(addr string) {
 	r.mu.Lock()
