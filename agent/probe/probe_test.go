@@ -279,7 +279,8 @@ func TestManagerReportsTransitionsWithHysteresis(t *testing.T) {
 	down := time.Now()
 	_ = ln.Close()
 	at, reason := tr.waitFor(t, false, 2*time.Second)
-	if took := at.Sub(down); took < 2*interval || took > 4*interval {
+	// The reason below proves it was the 3rd miss; the timing allows a busy machine.
+	if took := at.Sub(down); took < 2*interval || took > 6*interval {
 		t.Errorf("became ineligible %v after the service died, want about 3 intervals (%v)", took, 3*interval)
 	}
 	if reason != "tcp 127.0.0.1:9000: connection refused (3 in a row)" {
@@ -290,7 +291,7 @@ func TestManagerReportsTransitionsWithHysteresis(t *testing.T) {
 	ln = p.listen(t, "127.0.0.1:9000")
 	defer func() { _ = ln.Close() }()
 	at, reason = tr.waitFor(t, true, 2*time.Second)
-	if took := at.Sub(up); took < interval || took > 3*interval {
+	if took := at.Sub(up); took < interval || took > 5*interval {
 		t.Errorf("eligible again %v after the service returned, want about 2 intervals", took)
 	}
 	if reason != "all health checks passing" {
