@@ -165,8 +165,10 @@ func (p *httpProbe) Probe(ctx context.Context) error {
 // cause turns a network error into the short cause a person needs.
 func cause(ctx context.Context, err error) error {
 	var certErr *tls.CertificateVerificationError
+	var netErr net.Error
 	switch {
-	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+	// The socket's own deadline (taken from ctx) may fire a moment before ctx is done.
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
 		return errors.New("timed out")
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return errors.New("connection refused")
