@@ -52,7 +52,8 @@ func TestBindMakesTheVIPReachableAndUnbindRemovesIt(t *testing.T) {
 		if err != nil || len(bound) != 1 || bound[0] != b {
 			t.Fatalf("Bound() = %v, %v; want [%v]", bound, err, b)
 		}
-		if body, err := l.Get(ctx, vipURL(p.Addr(), "/"), time.Second); err != nil || body != "node-a" {
+		// 3 s: room for one neighbour-solicitation retry (see lab.MeasureNeighbourUpdates).
+		if body, err := l.Get(ctx, vipURL(p.Addr(), "/"), 3*time.Second); err != nil || body != "node-a" {
 			t.Fatalf("GET %s from the client: %q, %v; want node-a", p.Addr(), body, err)
 		}
 		for range 2 {
@@ -112,7 +113,7 @@ func TestVIPIsUsableAtOnceAndNeverTheNodeSourceAddress(t *testing.T) {
 		t.Fatal("IPv6 VIP not listed")
 	}
 	// The client answers immediately over IPv6.
-	if body, err := l.Get(ctx, vipURL(v6.Prefix.Addr(), "/"), time.Second); err != nil || body != a.Name {
+	if body, err := l.Get(ctx, vipURL(v6.Prefix.Addr(), "/"), 3*time.Second); err != nil || body != a.Name {
 		t.Fatalf("IPv6 VIP right after bind: %q, %v", body, err)
 	}
 	// node-a's own connections to node-b come from node-a's address, not the VIP.

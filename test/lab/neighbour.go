@@ -79,7 +79,10 @@ func (l *Lab) MeasureNeighbourUpdates(ctx context.Context, vip netip.Addr, moves
 		return nil, err
 	}
 	url := fmt.Sprintf("http://%s/", net.JoinHostPort(vip.String(), "80"))
-	if body, err := l.Get(ctx, url, time.Second); err != nil || body != sides[0].n.Name {
+	// 3 s: room for one neighbour-solicitation retry. Right after an IPv6 bind the kernel
+	// joins the address's solicited-node group from a work queue, so on a busy machine the
+	// very first solicitation can arrive before it and go unanswered for a second.
+	if body, err := l.Get(ctx, url, 3*time.Second); err != nil || body != sides[0].n.Name {
 		return nil, fmt.Errorf("client cannot reach the VIP on %s: %q, %w", sides[0].n.Name, body, err)
 	}
 	clientNS, err := netns.GetFromName(l.Client.NS)
