@@ -38,7 +38,7 @@ func (g *gossip) run(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(2 * time.Second):
+			case <-time.After(time.Second):
 			}
 		}
 	}

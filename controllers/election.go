@@ -24,6 +24,10 @@ const (
 	ReasonNoCandidate    = "NoCandidate"    // no live agent may hold it
 )
 
+// FirstVerdictWait is how long the first election of a new VirtualIP waits for live agents
+// that have not reported a verdict yet (they normally report within milliseconds).
+const FirstVerdictWait = 2 * time.Second
+
 // Candidate is what the election knows of one node with an agent, for one VIP.
 type Candidate struct {
 	Node   string
@@ -152,6 +156,11 @@ func Elect(in ElectionInput) Decision {
 				d.RequeueAfter = delay - waited
 			}
 		}
+	case current == "" && waiting && in.Now.Sub(vip.CreationTimestamp.Time) < FirstVerdictWait:
+		// A new VIP: give every live agent a moment for its first verdict, so that the
+		// first election already honours priorities and spreading.
+		d.Message = "waiting for the agents' first health verdicts"
+		d.RequeueAfter = FirstVerdictWait - in.Now.Sub(vip.CreationTimestamp.Time)
 	case len(eligible) > 0:
 		d.Owner = eligible[0].Node
 		d.Reason, d.Message = moveReason(vip, current, owner, selector, in.Candidates)

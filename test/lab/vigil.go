@@ -139,8 +139,9 @@ func (l *Lab) StartAgent(vigil, node string, args ...string) (*Process, error) {
 	return l.StartProcess(node, "vigil-agent", argv...)
 }
 
-// WaitForVigil waits until the controller leads (holds its Lease) and every node's agent
-// has reported in.
+// WaitForVigil waits until the controller leads (holds its Lease), every node's agent has
+// reported in with its memberlist address, and the controller has had time to join them
+// (it rejoins every second): before that, a dead node is only noticed by its heartbeat.
 func (l *Lab) WaitForVigil(timeout time.Duration) error {
 	c, err := l.KubeClient()
 	if err != nil {
@@ -153,8 +154,15 @@ func (l *Lab) WaitForVigil(timeout time.Duration) error {
 		var agents vigilv1.NodeAgentList
 		leaseErr := c.Get(ctx, client.ObjectKey{Namespace: "vigil-system", Name: "vigil-controller.vigil.dev"}, &lease)
 		agentsErr := c.List(ctx, &agents)
+		gossiping := 0
+		for _, a := range agents.Items {
+			if a.Status.MemberlistAddress != "" {
+				gossiping++
+			}
+		}
 		if leaseErr == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" &&
-			agentsErr == nil && len(agents.Items) == len(l.Nodes) {
+			agentsErr == nil && gossiping == len(l.Nodes) {
+			time.Sleep(2 * time.Second)
 			return nil
 		}
 		select {
