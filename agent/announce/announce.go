@@ -113,48 +113,40 @@ func (r *Raw) iface(ifname string) (*net.Interface, error) {
 	return ifi, nil
 }
 
-func (r *Raw) arpClient(ifname string) (*arp.Client, *net.Interface, error) {
+// socketFor returns the interface's cached socket, opening it inside the namespace on
+// first use.
+func socketFor[T any](r *Raw, cache map[string]T, ifname, what string, open func(*net.Interface) (T, error)) (T, *net.Interface, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var zero T
 	ifi, err := r.iface(ifname)
 	if err != nil {
-		return nil, nil, err
+		return zero, nil, err
 	}
-	if c, ok := r.arps[ifname]; ok {
+	if c, ok := cache[ifname]; ok {
 		return c, ifi, nil
 	}
-	var c *arp.Client
+	var c T
 	err = netnsutil.Do(r.ns, func() (err error) {
-		c, err = arp.Dial(ifi)
+		c, err = open(ifi)
 		return err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening ARP socket on %s: %w", ifname, err)
+		return zero, nil, fmt.Errorf("opening %s socket on %s: %w", what, ifname, err)
 	}
-	r.arps[ifname] = c
+	cache[ifname] = c
 	return c, ifi, nil
 }
 
+func (r *Raw) arpClient(ifname string) (*arp.Client, *net.Interface, error) {
+	return socketFor(r, r.arps, ifname, "ARP", arp.Dial)
+}
+
 func (r *Raw) ndpConn(ifname string) (*ndp.Conn, *net.Interface, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ifi, err := r.iface(ifname)
-	if err != nil {
-		return nil, nil, err
-	}
-	if c, ok := r.ndps[ifname]; ok {
-		return c, ifi, nil
-	}
-	var c *ndp.Conn
-	err = netnsutil.Do(r.ns, func() (err error) {
-		c, _, err = ndp.Listen(ifi, ndp.LinkLocal)
-		return err
+	return socketFor(r, r.ndps, ifname, "ICMPv6", func(ifi *net.Interface) (*ndp.Conn, error) {
+		c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
+		return c, err
 	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("opening ICMPv6 socket on %s: %w", ifname, err)
-	}
-	r.ndps[ifname] = c
-	return c, ifi, nil
 }
 
 // Announce sends the burst.
