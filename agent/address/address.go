@@ -6,6 +6,7 @@ package address
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 )
 
@@ -29,11 +30,14 @@ type Address struct {
 
 // Link is a node interface with its addresses.
 type Link struct {
-	Name      string
-	Index     int
-	Up        bool
-	Loopback  bool
-	Addresses []Address
+	Name     string
+	Index    int
+	Up       bool
+	Loopback bool
+	// HardwareAddr is the link-layer address; a new owner forwards the old owner's
+	// connections to it during a planned move (see package handover).
+	HardwareAddr net.HardwareAddr
+	Addresses    []Address
 }
 
 // Manager binds VIPs. Implementations are idempotent: binding a bound VIP and unbinding an

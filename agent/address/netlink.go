@@ -65,6 +65,8 @@ func (m *Netlink) Links() ([]Link, error) {
 			Index:    a.Index,
 			Up:       a.Flags&unix.IFF_UP != 0,
 			Loopback: a.Flags&unix.IFF_LOOPBACK != 0,
+
+			HardwareAddr: a.HardwareAddr,
 		})
 	}
 	for i := range out {

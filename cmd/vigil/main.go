@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 
+	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -48,7 +49,8 @@ func run(args []string) error {
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet("vigil "+cmd, flag.ContinueOnError)
 	kubeconfig := fs.String("kubeconfig", "", "path to a kubeconfig; default: $KUBECONFIG, in-cluster config, then ~/.kube/config")
-	zapOpts := zap.Options{}
+	// Failovers take a fraction of a second: log times need milliseconds to be read.
+	zapOpts := zap.Options{TimeEncoder: zapcore.RFC3339NanoTimeEncoder}
 	zapOpts.BindFlags(fs)
 
 	var validate func() error

@@ -150,7 +150,7 @@ func TestApplyCrashServiceDownAndPlannedHandover(t *testing.T) {
 	o = lab.AnalyzeFault(samples, fault, third)
 	t.Logf("planned stop of %s -> %s: longest gap %v, %d failed requests", third, o.NewOwner, o.Duration.Round(time.Millisecond), o.Failed)
 	if !o.Recovered || o.Failed != 0 {
-		t.Errorf("planned handover from %s: %+v, want another node answering and 0 failed requests", third, o)
+		t.Errorf("planned handover from %s: recovered %v, %d failed requests (%s), want another node answering and 0 failed requests", third, o.Recovered, o.Failed, o.Failures(fault))
 	}
 }
 

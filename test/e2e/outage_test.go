@@ -47,7 +47,7 @@ func TestAPIOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o := lab.AnalyzeFault(samples, outage, ""); o.Failed != 0 || o.Moves != 0 {
-		t.Errorf("during the API outage: %d failed requests, %d moves; want none", o.Failed, o.Moves)
+		t.Errorf("during the API outage: %d failed requests (%s), %d moves; want none", o.Failed, o.Failures(outage), o.Moves)
 	}
 
 	// The owner's node crashes while the API server is still down: its first live standby
@@ -86,6 +86,6 @@ func TestAPIOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	if after := lab.AnalyzeFault(samples, back, o.NewOwner); after.Failed != 0 || after.Moves != 0 {
-		t.Errorf("after the API server returned: %d failed requests, %d moves; want none", after.Failed, after.Moves)
+		t.Errorf("after the API server returned: %d failed requests (%s), %d moves; want none", after.Failed, after.Failures(back), after.Moves)
 	}
 }

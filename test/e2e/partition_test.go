@@ -95,7 +95,7 @@ func TestCordonMovesWithoutFailedRequests(t *testing.T) {
 	o := lab.AnalyzeFault(samples, cordon, owner)
 	t.Logf("cordon of %s -> %s: %d failed requests, longest gap %v", owner, o.NewOwner, o.Failed, o.Duration.Round(time.Millisecond))
 	if o.Failed != 0 {
-		t.Errorf("%d failed requests while moving off a cordoned node, want 0", o.Failed)
+		t.Errorf("%d failed requests while moving off a cordoned node (%s), want 0", o.Failed, o.Failures(cordon))
 	}
 	if tr := e.get("web").Status.LastTransition; tr == nil || tr.Reason != "OwnerDraining" {
 		t.Errorf("last transition %+v, want OwnerDraining", tr)

@@ -33,6 +33,21 @@ type Outage struct {
 	// DualAnswers counts answers from the old node after the new one first answered: two
 	// nodes answering the VIP after a move.
 	DualAnswers int
+	// FirstFailures holds up to maxFailures failed requests after the fault, so that a
+	// failure explains itself (when it started, how it failed).
+	FirstFailures []Sample
+}
+
+const maxFailures = 5
+
+// Failures describes FirstFailures, one "+offset error" per failed request, offsets from
+// the fault.
+func (o Outage) Failures(fault time.Time) string {
+	parts := make([]string, 0, len(o.FirstFailures))
+	for _, s := range o.FirstFailures {
+		parts = append(parts, fmt.Sprintf("+%v (%v) %s", s.Start.Sub(fault).Round(time.Millisecond), s.End.Sub(s.Start).Round(time.Millisecond), s.Err))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // AnalyzeFault measures the outage a fault at time fault on node from caused. It is a pure
@@ -59,6 +74,9 @@ func AnalyzeFault(samples []Sample, fault time.Time, from string) Outage {
 		}
 		if !s.OK {
 			o.Failed++
+			if len(o.FirstFailures) < maxFailures {
+				o.FirstFailures = append(o.FirstFailures, s)
+			}
 			continue
 		}
 		if !o.Recovered {

@@ -87,8 +87,12 @@ func RunFailoverBench(ctx context.Context, l *Lab, sys FailoverSystem, o BenchOp
 			r.FailedRequests += out.Failed
 			r.FalseFailovers += max(out.Moves-1, 0)
 			r.dualAnswers += out.DualAnswers
-			o.Logf("%s %s trial %d/%d: %s -> %s, outage %v, %d failed, %d moves", sys.Name(), scenario, trial, o.Trials,
-				out.from, out.NewOwner, out.Duration.Round(time.Millisecond), out.Failed, out.Moves)
+			failures := ""
+			if out.Failed > 0 {
+				failures = " (" + out.Failures(out.fault) + ")"
+			}
+			o.Logf("%s %s trial %d/%d: %s -> %s, outage %v, %d failed%s, %d moves", sys.Name(), scenario, trial, o.Trials,
+				out.from, out.NewOwner, out.Duration.Round(time.Millisecond), out.Failed, failures, out.Moves)
 		}
 		ms := func(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Millisecond)*10) / 10 }
 		r.P50ms, r.P95ms, r.P99ms = ms(Percentile(outages, 50)), ms(Percentile(outages, 95)), ms(Percentile(outages, 99))
@@ -100,7 +104,8 @@ func RunFailoverBench(ctx context.Context, l *Lab, sys FailoverSystem, o BenchOp
 
 type trialOutage struct {
 	Outage
-	from string
+	from  string
+	fault time.Time
 }
 
 func runTrial(l *Lab, sys FailoverSystem, scenario, vip string) (trialOutage, error) {
@@ -135,7 +140,7 @@ func runTrial(l *Lab, sys FailoverSystem, scenario, vip string) (trialOutage, er
 	if err != nil {
 		return trialOutage{}, err
 	}
-	out := trialOutage{AnalyzeFault(samples, fault, owner), owner}
+	out := trialOutage{AnalyzeFault(samples, fault, owner), owner, fault}
 	// Restore the owner whatever happened, so the next trial starts whole.
 	var restoreErr error
 	switch scenario {
