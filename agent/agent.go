@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -34,8 +35,10 @@ import (
 	"vigil.dev/vigil/agent/address"
 	"vigil.dev/vigil/agent/announce"
 	"vigil.dev/vigil/agent/dataplane"
+	"vigil.dev/vigil/agent/handover"
 	"vigil.dev/vigil/agent/probe"
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/membership"
 )
 
 // +kubebuilder:rbac:groups=vigil.dev,resources=virtualips,verbs=get;list;watch
@@ -49,6 +52,21 @@ const (
 	// its new owner reports it bound, or this long.
 	holdTimeout = 3 * time.Second
 )
+
+// hold is a VIP that moved away but stays bound here, silently (no announcements), so that
+// the connections this node accepted can finish: until the new owner reports it bound
+// (or holdTimeout), then for the drain period, while the new owner forwards them here.
+type hold struct {
+	until     time.Time
+	confirmed bool // the new owner reported it bound; until counts the drain
+}
+
+// forward is a VIP this node took over in a planned move: segments of the old owner's
+// connections go back to it until the time given.
+type forward struct {
+	rule  handover.Rule
+	until time.Time
+}
 
 // ToVIP converts a VirtualIP to the data plane's view.
 func ToVIP(v *vigilv1.VirtualIP) (dataplane.VIP, bool) {
@@ -92,13 +110,23 @@ type nodeSync struct {
 	gossip *gossip
 	api    *apiWatch
 	fence  time.Duration
+	fwd    handover.Forwarder // nil: no forwarding (--handover-drain=0 or no nftables)
+	drain  time.Duration
 
-	mu       sync.Mutex
-	fenced   bool // isolated: neither the API server nor a memberlist majority reachable
+	// reader reads the API server directly, bypassing the cache.
+	reader client.Reader
+
+	mu     sync.Mutex
+	fenced bool // isolated: neither the API server nor a memberlist majority reachable
+	// stale: the node was fenced and has not read the VirtualIPs from the API server
+	// since. Its cache may still show it as the owner of VIPs that moved meanwhile; one
+	// direct read raises maxEpoch past those.
+	stale    bool
 	failures map[string]string
 	maxEpoch map[string]int64
 	bound    map[string]int64 // VIP -> epoch it is bound at here
-	held     map[string]time.Time
+	held     map[string]hold
+	forwards map[string]forward
 	taken    map[string]int64 // VIP -> epoch whose dead owner this node took over from
 }
 
@@ -134,6 +162,22 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 	}
 
 	s.mu.Lock()
+	stale := s.stale && !s.fenced
+	s.mu.Unlock()
+	if stale {
+		var live vigilv1.VirtualIPList
+		if err := s.reader.List(ctx, &live); err != nil {
+			return ctrl.Result{}, fmt.Errorf("reading VirtualIPs after isolation: %w", err)
+		}
+		s.mu.Lock()
+		for _, v := range live.Items {
+			s.maxEpoch[v.Name] = max(s.maxEpoch[v.Name], v.Status.Epoch)
+		}
+		s.stale = false
+		s.mu.Unlock()
+	}
+
+	s.mu.Lock()
 	var desired []dataplane.VIP
 	var reports []vigilv1.VIPEligibility
 	epochs := map[string]int64{}
@@ -149,7 +193,8 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 			iface, ierr := address.ResolveInterface(links, v.Spec.Interface, dv.Address)
 			s.probes.Set(v.Name, probe.Target{VIP: dv.Address, Interface: iface}, v.Spec.HealthChecks)
 			h := s.probes.Health(v.Name)
-			rep := vigilv1.VIPEligibility{Name: v.Name, Eligible: ierr == nil && h.Eligible, Reason: h.Reason, Interface: iface}
+			rep := vigilv1.VIPEligibility{Name: v.Name, Eligible: ierr == nil && h.Eligible, Reason: h.Reason, Interface: iface,
+				HardwareAddress: hardwareAddr(links, iface)}
 			if ierr != nil {
 				rep.Reason = ierr.Error()
 			}
@@ -173,21 +218,41 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 		case v.Status.Owner == s.node:
 			desired = append(desired, dv)
 			delete(s.held, v.Name)
+			if _, ok := s.forwards[v.Name]; !ok && s.bound[v.Name] == 0 && s.fwd != nil && s.drain > 0 {
+				if to, ok := oldOwnerAddr(v, s.node, agents.Items, s.gossip.states()); ok {
+					iface, _ := address.ResolveInterface(links, v.Spec.Interface, dv.Address)
+					s.forwards[v.Name] = forward{
+						rule:  handover.Rule{Interface: iface, VIP: dv.Address, To: to, Window: s.drain},
+						until: now.Add(s.drain),
+					}
+				}
+			}
 		case hasKey(s.taken, v.Name):
 			// Taken over during an API outage: kept until the controller publishes a new
 			// decision (a new epoch), also after the API server is back.
 			desired = append(desired, dv)
 			delete(s.held, v.Name)
-		case v.Status.Owner != "" && s.bound[v.Name] != 0 && !confirmed(agents.Items, v):
-			// Make before break: keep it until the new owner has bound it.
-			if _, ok := s.held[v.Name]; !ok {
-				s.held[v.Name] = now.Add(holdTimeout)
+		case v.Status.Owner != "" && s.bound[v.Name] != 0:
+			// Make before break: keep it until the new owner has bound it, then drain.
+			h, ok := s.held[v.Name]
+			if !ok {
+				h = hold{until: now.Add(holdTimeout)}
 			}
-			if now.Before(s.held[v.Name]) {
+			if !h.confirmed && confirmed(agents.Items, v) {
+				h = hold{until: now.Add(s.drain), confirmed: true}
+			}
+			s.held[v.Name] = h
+			if now.Before(h.until) {
+				dv.Quiet = true // the new owner announces it now
 				desired = append(desired, dv)
 			}
 		default:
 			delete(s.held, v.Name)
+		}
+	}
+	for name, f := range s.forwards {
+		if !now.Before(f.until) || findVIP(list.Items, name) == nil || findVIP(list.Items, name).Status.Owner != s.node {
+			delete(s.forwards, name)
 		}
 	}
 	for _, name := range s.probes.VIPs() {
@@ -204,11 +269,26 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 		// The isolated side of a partition gives everything up: the other side will
 		// elect new owners, and two nodes must not answer for one address.
 		desired = nil
-		s.held = map[string]time.Time{}
+		s.held = map[string]hold{}
 	}
 	holding := len(s.held) > 0
+	var rules []handover.Rule
+	var forwardAgain time.Duration
+	for _, f := range s.forwards {
+		rules = append(rules, f.rule)
+		if d := f.until.Sub(now); forwardAgain == 0 || d < forwardAgain {
+			forwardAgain = d
+		}
+	}
 	s.mu.Unlock()
 
+	// Forwarding goes in before the new owner binds and announces: the old owner's
+	// connections must never meet this node's kernel alone.
+	if s.fwd != nil {
+		if err := s.fwd.Sync(rules); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "cannot forward the old owner's connections; a planned move may reset them")
+		}
+	}
 	results, syncErr := s.dp.Sync(desired)
 	s.mu.Lock()
 	s.bound = map[string]int64{}
@@ -231,6 +311,8 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 	switch {
 	case holding:
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	case forwardAgain > 0:
+		return ctrl.Result{RequeueAfter: forwardAgain}, nil
 	case takeoverAgain > 0:
 		return ctrl.Result{RequeueAfter: takeoverAgain}, nil
 	case s.api.down(2 * time.Second):
@@ -242,6 +324,41 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 func hasKey[K comparable, V any](m map[K]V, k K) bool {
 	_, ok := m[k]
 	return ok
+}
+
+// hardwareAddr is the link-layer address of the interface named iface, or "".
+func hardwareAddr(links []address.Link, iface string) string {
+	for _, l := range links {
+		if l.Name == iface && len(l.HardwareAddr) > 0 {
+			return l.HardwareAddr.String()
+		}
+	}
+	return ""
+}
+
+// oldOwnerAddr is where this node, v's new owner, forwards the old owner's connections:
+// the old owner's interface for v, as it reports it. A move away from a dead agent has no
+// connections left to keep (states: memberlist's view, nil without memberlist).
+func oldOwnerAddr(v *vigilv1.VirtualIP, node string, agents []vigilv1.NodeAgent, states map[string]membership.State) (net.HardwareAddr, bool) {
+	t := v.Status.LastTransition
+	if t == nil || t.To != node || t.From == "" || t.From == node || t.Reason == vigilv1.ReasonOwnerLost {
+		return nil, false
+	}
+	if st, ok := states[t.From]; ok && !st.Alive {
+		return nil, false
+	}
+	for i := range agents {
+		if agents[i].Name != t.From {
+			continue
+		}
+		for _, r := range agents[i].Status.VIPs {
+			if r.Name == v.Name {
+				mac, err := net.ParseMAC(r.HardwareAddress)
+				return mac, err == nil
+			}
+		}
+	}
+	return nil, false
 }
 
 // confirmed reports whether v's owner reports it bound at v's epoch.
@@ -274,6 +391,9 @@ func (s *nodeSync) setFenced(f bool) bool {
 	defer s.mu.Unlock()
 	changed := s.fenced != f
 	s.fenced = f
+	if f {
+		s.stale = true
+	}
 	return changed
 }
 
@@ -328,6 +448,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	if err != nil {
 		return err
 	}
+	fwd, err := newForwarder(o.HandoverDrain, logger)
+	if err != nil {
+		return err
+	}
+	if fwd != nil {
+		defer fwd.Close()
+	}
 	wake := make(chan event.GenericEvent, 1)
 	poke := func() {
 		select {
@@ -355,9 +482,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	g := &gossip{client: mgr.GetClient(), reader: mgr.GetAPIReader(), node: o.NodeName, opts: o, report: rep,
 		log: logger.WithName("gossip"), onChange: poke}
 	api := &apiWatch{reader: mgr.GetAPIReader(), node: o.NodeName, lastOK: time.Now()}
-	s := &nodeSync{client: mgr.GetClient(), node: o.NodeName, clock: clock.RealClock{}, addrs: addrs, dp: dp, probes: probes, report: rep,
-		gossip: g, api: api, fence: o.FenceAfter,
-		maxEpoch: map[string]int64{}, bound: map[string]int64{}, held: map[string]time.Time{}, taken: map[string]int64{}}
+	s := &nodeSync{client: mgr.GetClient(), reader: mgr.GetAPIReader(), node: o.NodeName, clock: clock.RealClock{}, addrs: addrs, dp: dp, probes: probes, report: rep,
+		gossip: g, api: api, fence: o.FenceAfter, drain: o.HandoverDrain,
+		maxEpoch: map[string]int64{}, bound: map[string]int64{}, held: map[string]hold{}, forwards: map[string]forward{}, taken: map[string]int64{}}
+	if fwd != nil {
+		s.fwd = fwd
+	}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{syncRequest}
 	})
@@ -405,6 +535,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	// Whatever is left (no handover possible, or it timed out) is released, so that no
 	// stale VIP stays on this node.
 	releaseErr := dp.ReleaseAll()
+	if fwd != nil {
+		releaseErr = errors.Join(releaseErr, fwd.Reset())
+	}
 	if runErr != nil {
 		runErr = fmt.Errorf("running agent: %w", runErr)
 	}
@@ -412,6 +545,25 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 		releaseErr = fmt.Errorf("releasing VIPs on exit: %w", releaseErr)
 	}
 	return errors.Join(runErr, releaseErr)
+}
+
+// newForwarder opens the nftables forwarder of planned moves and clears what a previous
+// run left. A kernel without nftables costs only the forwarding: planned moves then reset
+// the connections open at the switch, which is logged.
+func newForwarder(drain time.Duration, log logr.Logger) (*handover.NFT, error) {
+	if drain == 0 {
+		return nil, nil
+	}
+	fwd, err := handover.NewNFT(netns.None())
+	if err != nil {
+		return nil, err
+	}
+	if err := fwd.Reset(); err != nil {
+		fwd.Close()
+		log.Error(err, "nftables unavailable: planned moves will not keep the connections open at the switch")
+		return nil, nil
+	}
+	return fwd, nil
 }
 
 // fence checks every 200 ms whether the node is isolated: the API server unanswered for

@@ -9,6 +9,7 @@ import (
 
 	"vigil.dev/vigil/agent/dataplane"
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/membership"
 )
 
 func TestToVIPCarriesAddressPrefixInterfaceAndAnnouncePolicy(t *testing.T) {
@@ -48,5 +49,54 @@ func TestToVIPCarriesAddressPrefixInterfaceAndAnnouncePolicy(t *testing.T) {
 			g.Announce.Count != 3 || g.Announce.Interval != 100*time.Millisecond || g.Announce.Refresh != time.Minute {
 			t.Errorf("VIP %d = %+v, want %s %s/%d on eth0 with the announce policy", i, g, w.name, w.addr, w.bits)
 		}
+	}
+}
+
+func TestOldOwnerAddrForwardsOnlyToALiveOldOwnerThatReportsItsInterface(t *testing.T) {
+	moved := func(from, to, reason string) *vigilv1.VirtualIP {
+		v := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Status: vigilv1.VirtualIPStatus{Owner: to, Epoch: 4}}
+		if from != "" || reason != "" {
+			v.Status.LastTransition = &vigilv1.OwnerTransition{From: from, To: to, Reason: reason}
+		}
+		return v
+	}
+	agent := func(node, vip, mac string) vigilv1.NodeAgent {
+		a := vigilv1.NodeAgent{ObjectMeta: metav1.ObjectMeta{Name: node}}
+		a.Status.VIPs = []vigilv1.VIPEligibility{{Name: vip, Interface: "eth0", HardwareAddress: mac}}
+		return a
+	}
+	const bMAC = "02:00:00:00:00:0b"
+	agents := []vigilv1.NodeAgent{agent("node-a", "web", "02:00:00:00:00:0a"), agent("node-b", "web", bMAC)}
+	alive := map[string]membership.State{"node-a": {Alive: true}, "node-b": {Alive: true}}
+	dead := map[string]membership.State{"node-a": {Alive: true}, "node-b": {Alive: false}}
+	cases := []struct {
+		name   string
+		v      *vigilv1.VirtualIP
+		agents []vigilv1.NodeAgent
+		states map[string]membership.State
+		want   string
+	}{
+		{"planned move from a live node", moved("node-b", "node-a", vigilv1.ReasonOwnerDraining), agents, alive, bMAC},
+		{"preemption", moved("node-b", "node-a", vigilv1.ReasonPreempted), agents, alive, bMAC},
+		{"old owner unhealthy but alive", moved("node-b", "node-a", vigilv1.ReasonOwnerUnhealthy), agents, alive, bMAC},
+		{"without memberlist the report decides", moved("node-b", "node-a", vigilv1.ReasonOwnerDraining), agents, nil, bMAC},
+		{"old owner lost: nothing to keep", moved("node-b", "node-a", vigilv1.ReasonOwnerLost), agents, alive, ""},
+		{"memberlist says the old owner is dead", moved("node-b", "node-a", vigilv1.ReasonOwnerDraining), agents, dead, ""},
+		{"first election: no old owner", moved("", "node-a", vigilv1.ReasonElected), agents, alive, ""},
+		{"no transition recorded", moved("", "node-a", ""), agents, alive, ""},
+		{"the transition is to another node", moved("node-b", "node-c", vigilv1.ReasonOwnerDraining), agents, alive, ""},
+		{"old owner reports no address", moved("node-b", "node-a", vigilv1.ReasonOwnerDraining),
+			[]vigilv1.NodeAgent{agent("node-b", "web", "")}, alive, ""},
+		{"old owner reports another VIP only", moved("node-b", "node-a", vigilv1.ReasonOwnerDraining),
+			[]vigilv1.NodeAgent{agent("node-b", "api", bMAC)}, alive, ""},
+		{"old owner has no NodeAgent", moved("node-b", "node-a", vigilv1.ReasonOwnerDraining), nil, alive, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mac, ok := oldOwnerAddr(tc.v, "node-a", tc.agents, tc.states)
+			if got := mac.String(); !ok && got != "" || ok != (tc.want != "") || got != tc.want {
+				t.Errorf("oldOwnerAddr = %q, %v; want %q", got, ok, tc.want)
+			}
+		})
 	}
 }

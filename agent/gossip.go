@@ -87,6 +87,14 @@ func (g *gossip) get() *membership.Member {
 	return g.member
 }
 
+// states is memberlist's view of the members, nil before memberlist runs.
+func (g *gossip) states() map[string]membership.State {
+	if m := g.get(); m != nil {
+		return m.States()
+	}
+	return nil
+}
+
 // join contacts the peers that memberlist does not count alive.
 func (g *gossip) join(ctx context.Context) {
 	m := g.get()

@@ -21,6 +21,7 @@ type Options struct {
 	HealthProbeBindAddress string
 	HeartbeatInterval      time.Duration
 	HandoverTimeout        time.Duration
+	HandoverDrain          time.Duration
 	Namespace              string
 	FenceAfter             time.Duration
 	Memberlist             membership.Options
@@ -33,6 +34,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":9471", "host:port of /healthz and /readyz; 0 turns it off")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the agent renews its NodeAgent heartbeat (the controller's --agent-heartbeat-timeout must be several times longer)")
 	fs.DurationVar(&o.HandoverTimeout, "handover-timeout", 10*time.Second, "on SIGTERM, how long to wait for other nodes to take the VIPs over before releasing them anyway")
+	fs.DurationVar(&o.HandoverDrain, "handover-drain", 2*time.Second, "in a planned move, how long the old owner keeps serving the connections it accepted (the new owner forwards them to it with nftables); 0 turns forwarding off")
 	ns := os.Getenv("POD_NAMESPACE")
 	if ns == "" {
 		ns = "vigil-system"
@@ -58,6 +60,9 @@ func (o *Options) Validate() error {
 	}
 	if o.HandoverTimeout < 0 {
 		return fmt.Errorf("--handover-timeout %v is negative", o.HandoverTimeout)
+	}
+	if o.HandoverDrain < 0 || o.HandoverDrain > time.Minute {
+		return fmt.Errorf("--handover-drain %v is outside 0s..1m", o.HandoverDrain)
 	}
 	if o.FenceAfter < time.Second {
 		return fmt.Errorf("--fence-after %v is below 1s", o.FenceAfter)

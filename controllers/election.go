@@ -13,17 +13,6 @@ import (
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 )
 
-// Reasons of an owner change (status.lastTransition.reason and the Event's reason).
-const (
-	ReasonElected        = "Elected"        // the VIP had no owner
-	ReasonOwnerLost      = "OwnerLost"      // the owner's agent is dead
-	ReasonOwnerUnhealthy = "OwnerUnhealthy" // the owner failed a check or lost its interface
-	ReasonOwnerDraining  = "OwnerDraining"  // the owner is handing over (SIGTERM, cordon)
-	ReasonPreempted      = "Preempted"      // a higher-priority node took it (preemption: Always)
-	ReasonNotSelected    = "NotSelected"    // the owner no longer matches nodeSelector
-	ReasonNoCandidate    = "NoCandidate"    // no live agent may hold it
-)
-
 // FirstVerdictWait is how long the first election of a new VirtualIP waits for live agents
 // that have not reported a verdict yet (they normally report within milliseconds).
 const FirstVerdictWait = 2 * time.Second
@@ -87,7 +76,7 @@ func Elect(in ElectionInput) Decision {
 	if vip.Spec.NodeSelector != nil {
 		s, err := metav1.LabelSelectorAsSelector(vip.Spec.NodeSelector)
 		if err != nil {
-			return Decision{Reason: ReasonNoCandidate, Message: fmt.Sprintf("invalid nodeSelector: %v", err)}
+			return Decision{Reason: vigilv1.ReasonNoCandidate, Message: fmt.Sprintf("invalid nodeSelector: %v", err)}
 		}
 		selector = s
 	}
@@ -150,7 +139,7 @@ func Elect(in ElectionInput) Decision {
 			}
 			best := eligible[0]
 			if waited := in.Now.Sub(best.Since); waited >= delay {
-				d.Owner, d.Reason = best.Node, ReasonPreempted
+				d.Owner, d.Reason = best.Node, vigilv1.ReasonPreempted
 				d.Message = fmt.Sprintf("%s (priority %d) preempts %s (priority %d)", best.Node, prio(best), current, prio(*owner))
 			} else {
 				d.RequeueAfter = delay - waited
@@ -172,7 +161,7 @@ func Elect(in ElectionInput) Decision {
 		if owner.Draining {
 			for _, c := range sortedLive(live, better) {
 				if c.Node != current && !c.Draining {
-					d.Owner, d.Reason = c.Node, ReasonOwnerDraining
+					d.Owner, d.Reason = c.Node, vigilv1.ReasonOwnerDraining
 					d.Message = fmt.Sprintf("%s is draining and no node is eligible; %s takes the address: %s", current, c.Node, c.Reason)
 					break
 				}
@@ -186,10 +175,10 @@ func Elect(in ElectionInput) Decision {
 	case waiting:
 		d.Message = "waiting for the agents' first health verdicts"
 	default:
-		d.Reason, d.Message = ReasonNoCandidate, "no live agent on a node matching nodeSelector"
+		d.Reason, d.Message = vigilv1.ReasonNoCandidate, "no live agent on a node matching nodeSelector"
 	}
 	d.Standbys = standbys(d.Owner)
-	if d.Owner == current && d.Reason != ReasonNoCandidate {
+	if d.Owner == current && d.Reason != vigilv1.ReasonNoCandidate {
 		d.Reason = ""
 	}
 	return d
@@ -214,18 +203,18 @@ func sortedLive(live []Candidate, better func(a, b Candidate) int) []Candidate {
 func moveReason(vip *vigilv1.VirtualIP, current string, owner *Candidate, selector labels.Selector, all []Candidate) (string, string) {
 	switch {
 	case current == "":
-		return ReasonElected, "the address had no owner"
+		return vigilv1.ReasonElected, "the address had no owner"
 	case owner == nil:
 		for _, c := range all {
 			if c.Node == current && c.Alive && !selector.Matches(labels.Set(c.Labels)) {
-				return ReasonNotSelected, fmt.Sprintf("%s no longer matches nodeSelector", current)
+				return vigilv1.ReasonNotSelected, fmt.Sprintf("%s no longer matches nodeSelector", current)
 			}
 		}
-		return ReasonOwnerLost, fmt.Sprintf("the agent on %s is gone", current)
+		return vigilv1.ReasonOwnerLost, fmt.Sprintf("the agent on %s is gone", current)
 	case owner.Draining:
-		return ReasonOwnerDraining, fmt.Sprintf("%s is draining", current)
+		return vigilv1.ReasonOwnerDraining, fmt.Sprintf("%s is draining", current)
 	default:
-		return ReasonOwnerUnhealthy, fmt.Sprintf("%s is not eligible: %s", current, owner.Reason)
+		return vigilv1.ReasonOwnerUnhealthy, fmt.Sprintf("%s is not eligible: %s", current, owner.Reason)
 	}
 }
 

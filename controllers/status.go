@@ -34,7 +34,7 @@ func computeStatus(vip *vigilv1.VirtualIP, in statusInput) vigilv1.VirtualIPStat
 	s.Owner, s.Standbys = d.Owner, d.Standbys
 	if s.Owner != old.Owner {
 		s.Epoch = old.Epoch + 1
-		s.LastTransition = &vigilv1.OwnerTransition{Time: in.Now, From: old.Owner, To: s.Owner, Reason: reasonOr(reason, ReasonElected)}
+		s.LastTransition = &vigilv1.OwnerTransition{Time: in.Now, From: old.Owner, To: s.Owner, Reason: reasonOr(reason, vigilv1.ReasonElected)}
 	}
 	s.Interface = ""
 	if in.OwnerReport != nil && s.Owner != "" {

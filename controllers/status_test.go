@@ -20,8 +20,8 @@ func TestComputeStatus(t *testing.T) {
 	vip := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "db", Generation: 3}, Spec: vigilv1.VirtualIPSpec{Address: "198.18.0.100"}}
 
 	// Elected: epoch 1, waiting for the bind.
-	s := computeStatus(vip, statusInput{Decision: Decision{Owner: "a", Standbys: []string{"b"}, Reason: ReasonElected}, Now: now})
-	if s.Owner != "a" || s.Epoch != 1 || s.ObservedGeneration != 3 || s.LastTransition.Reason != ReasonElected || s.LastTransition.To != "a" {
+	s := computeStatus(vip, statusInput{Decision: Decision{Owner: "a", Standbys: []string{"b"}, Reason: vigilv1.ReasonElected}, Now: now})
+	if s.Owner != "a" || s.Epoch != 1 || s.ObservedGeneration != 3 || s.LastTransition.Reason != vigilv1.ReasonElected || s.LastTransition.To != "a" {
 		t.Fatalf("after election: %+v", s)
 	}
 	if c := condition(s, vigilv1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != vigilv1.ReasonBinding {
@@ -36,9 +36,9 @@ func TestComputeStatus(t *testing.T) {
 	}
 	// A bind reported for an older epoch does not count.
 	vip.Status = s
-	s = computeStatus(vip, statusInput{Decision: Decision{Owner: "b", Reason: ReasonOwnerLost},
+	s = computeStatus(vip, statusInput{Decision: Decision{Owner: "b", Reason: vigilv1.ReasonOwnerLost},
 		OwnerReport: &vigilv1.VIPEligibility{Name: "db", Eligible: true, BoundEpoch: 1}, Now: later})
-	if s.Epoch != 2 || s.LastTransition.From != "a" || s.LastTransition.Reason != ReasonOwnerLost {
+	if s.Epoch != 2 || s.LastTransition.From != "a" || s.LastTransition.Reason != vigilv1.ReasonOwnerLost {
 		t.Errorf("move: %+v", s)
 	}
 	if c := condition(s, vigilv1.ConditionReady); c.Status != metav1.ConditionFalse {

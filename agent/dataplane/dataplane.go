@@ -29,6 +29,7 @@ type Dataplane struct {
 
 	mu       sync.Mutex
 	speakers map[netip.Addr]*speaker // running announcement loops, per bound VIP
+	quiet    map[netip.Addr]bool     // bound, not announced (VIP.Quiet)
 	wg       sync.WaitGroup
 }
 
@@ -40,7 +41,7 @@ type speaker struct {
 
 // New returns a Dataplane.
 func New(addrs address.Manager, ann announce.Announcer, log logr.Logger) *Dataplane {
-	return &Dataplane{addrs: addrs, ann: ann, log: log, speakers: map[netip.Addr]*speaker{}}
+	return &Dataplane{addrs: addrs, ann: ann, log: log, speakers: map[netip.Addr]*speaker{}, quiet: map[netip.Addr]bool{}}
 }
 
 // Sync makes the node hold exactly desired, with the fewest changes: VIPs already bound as
@@ -95,6 +96,18 @@ func (d *Dataplane) ensureSpeaker(t Target, burst bool) {
 	addr := t.Binding.Prefix.Addr()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if t.VIP.Quiet {
+		d.quiet[addr] = true
+		if s, ok := d.speakers[addr]; ok {
+			s.cancel()
+			delete(d.speakers, addr)
+		}
+		return
+	}
+	if d.quiet[addr] {
+		delete(d.quiet, addr)
+		burst = true // taken back while handing it over: the clients went elsewhere
+	}
 	if s, ok := d.speakers[addr]; ok {
 		if s.binding == t.Binding && s.policy == t.VIP.Announce && !burst {
 			return
@@ -142,6 +155,7 @@ func (d *Dataplane) speak(ctx context.Context, s *speaker, burst bool) {
 func (d *Dataplane) stopSpeaker(addr netip.Addr) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	delete(d.quiet, addr)
 	if s, ok := d.speakers[addr]; ok {
 		s.cancel()
 		delete(d.speakers, addr)
@@ -155,6 +169,7 @@ func (d *Dataplane) ReleaseAll() error {
 		s.cancel()
 		delete(d.speakers, addr)
 	}
+	clear(d.quiet)
 	d.mu.Unlock()
 	d.wg.Wait()
 	bound, err := d.addrs.Bound()

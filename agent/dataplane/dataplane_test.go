@@ -136,3 +136,47 @@ func TestSyncDropsWhatIsNoLongerOwned(t *testing.T) {
 		t.Errorf("stale address kept: %v", b)
 	}
 }
+
+// A VIP handed over stays bound without a word (the new owner announces it); taken back
+// before it was released, it is announced again at once, or the clients stay away.
+func TestQuietHoldKeepsTheAddressSilentAndTakingItBackAnnounces(t *testing.T) {
+	node, ann := &fakeNode{}, &fakeAnnouncer{}
+	dp := New(node, ann, logr.Discard())
+	vip := VIP{Name: "web", Address: netip.MustParseAddr("198.18.0.100"), PrefixLen: 32,
+		Announce: Announce{Count: 2, Interval: 10 * time.Millisecond, Refresh: 30 * time.Millisecond}}
+	if _, err := dp.Sync([]VIP{vip}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the burst", func() bool { return ann.count() >= 2 })
+
+	quiet := vip
+	quiet.Quiet = true
+	res, err := dp.Sync([]VIP{quiet})
+	if err != nil || !res["web"].Bound {
+		t.Fatalf("Sync(quiet) = %+v, %v; want it still bound", res, err)
+	}
+	if len(node.events) != 1 {
+		t.Errorf("going quiet changed the address: %v", node.events)
+	}
+	before := ann.count()
+	time.Sleep(100 * time.Millisecond) // three refresh periods
+	if got := ann.count(); got != before {
+		t.Errorf("%d announcements while quiet, want none", got-before)
+	}
+
+	if _, err := dp.Sync([]VIP{vip}); err != nil {
+		t.Fatal(err)
+	}
+	taken := time.Now()
+	waitFor(t, "the burst on taking it back", func() bool { return ann.count() >= before+2 })
+	ann.mu.Lock()
+	first := ann.sent[before].Sub(taken)
+	ann.mu.Unlock()
+	if first > 10*time.Millisecond {
+		t.Errorf("first announcement %v after taking the VIP back, want at once", first)
+	}
+	if len(node.events) != 1 {
+		t.Errorf("taking it back rebound the address: %v", node.events)
+	}
+	_ = dp.ReleaseAll()
+}

@@ -17,6 +17,10 @@ type VIP struct {
 	PrefixLen int
 	Interface string // requested interface; "" selects by subnet
 	Announce  Announce
+	// Quiet holds the address without announcing it: the node is handing it over and
+	// still serves the connections it accepted. Announcing resumes, with a burst, when
+	// the VIP stops being quiet.
+	Quiet bool
 }
 
 // Announce is a VIP's announcement policy.

@@ -35,6 +35,12 @@ type VIPEligibility struct {
 	// +kubebuilder:validation:MaxLength=15
 	Interface string `json:"interface,omitempty"`
 
+	// hardwareAddress is the link-layer address of interface. A new owner taking the VIP
+	// from this node in a planned move forwards this node's open connections to it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	HardwareAddress string `json:"hardwareAddress,omitempty"`
+
 	// boundEpoch is the epoch at which this node holds the address, 0 when it does not.
 	// +optional
 	// +kubebuilder:validation:Minimum=0

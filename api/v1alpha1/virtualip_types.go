@@ -321,6 +321,18 @@ type Announce struct {
 	RefreshInterval metav1.Duration `json:"refreshInterval,omitzero"`
 }
 
+// Reasons of an owner change (status.lastTransition.reason, also the reason of the
+// Event the controller records).
+const (
+	ReasonElected        = "Elected"        // the VIP had no owner
+	ReasonOwnerLost      = "OwnerLost"      // the owner's agent is dead
+	ReasonOwnerUnhealthy = "OwnerUnhealthy" // the owner failed a check or lost its interface
+	ReasonOwnerDraining  = "OwnerDraining"  // the owner is handing over (SIGTERM, cordon)
+	ReasonPreempted      = "Preempted"      // a higher-priority node took it (preemption: Always)
+	ReasonNotSelected    = "NotSelected"    // the owner no longer matches nodeSelector
+	ReasonNoCandidate    = "NoCandidate"    // no live agent may hold it
+)
+
 // OwnerTransition records the last change of owner.
 type OwnerTransition struct {
 	// time of the change.

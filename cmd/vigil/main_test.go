@@ -24,6 +24,7 @@ func TestBadFlagsGiveOneClearError(t *testing.T) {
 		{[]string{"agent"}, "agent: --node-name is required"},
 		{[]string{"agent", "--node-name=Node_A"}, `--node-name "Node_A" is not a node name`},
 		{[]string{"agent", "--node-name=node-a", "--metrics-bind-address=1.2.3:80"}, "host must be an IP address"},
+		{[]string{"agent", "--node-name=node-a", "--handover-drain=2m"}, "--handover-drain 2m0s is outside 0s..1m"},
 	}
 	for _, tc := range cases {
 		err := run(tc.args)

@@ -131,9 +131,20 @@ func TestApplyCrashServiceDownAndPlannedHandover(t *testing.T) {
 		t.Errorf("last transition %+v, want OwnerLost", tr)
 	}
 
-	// A planned stop of the owner's agent (SIGTERM): make before break, no failed request.
+	// A planned stop of the owner's agent (SIGTERM): make before break, no failed request,
+	// and a request in flight across the switch is still served by the old owner.
 	third := o.NewOwner
 	time.Sleep(time.Second)
+	type answer struct {
+		body string
+		err  error
+	}
+	inFlight := make(chan answer, 1)
+	go func() {
+		body, err := e.l.Upload(context.Background(), url(v4), 1500*time.Millisecond)
+		inFlight <- answer{body, err}
+	}()
+	time.Sleep(200 * time.Millisecond)
 	agent, _ := e.l.Process(third + "/vigil-agent")
 	fault = time.Now()
 	if err := agent.Signal(syscall.SIGTERM); err != nil {
@@ -149,6 +160,9 @@ func TestApplyCrashServiceDownAndPlannedHandover(t *testing.T) {
 	}
 	o = lab.AnalyzeFault(samples, fault, third)
 	t.Logf("planned stop of %s -> %s: longest gap %v, %d failed requests", third, o.NewOwner, o.Duration.Round(time.Millisecond), o.Failed)
+	if a := <-inFlight; a.err != nil || a.body != third {
+		t.Errorf("a request open across the planned move: %q, %v; want it completed by %s", a.body, a.err, third)
+	}
 	if !o.Recovered || o.Failed != 0 {
 		t.Errorf("planned handover from %s: recovered %v, %d failed requests (%s), want another node answering and 0 failed requests", third, o.Recovered, o.Failed, o.Failures(fault))
 	}

@@ -68,6 +68,40 @@ func (l *Lab) GetFrom(ctx context.Context, member, url string, timeout time.Dura
 	return strings.TrimSpace(string(body)), err
 }
 
+// Upload POSTs to url+"/upload" from the client a body trickled out in 10 parts over d, and
+// returns the answer: a request whose connection carries client segments for all of d, so
+// it fails if they reach a node that does not know the connection.
+func (l *Lab) Upload(ctx context.Context, url string, d time.Duration) (string, error) {
+	pr, pw := io.Pipe()
+	go func() {
+		for range 10 {
+			if _, err := pw.Write(make([]byte, 1024)); err != nil {
+				return
+			}
+			time.Sleep(d / 10)
+		}
+		_ = pw.Close()
+	}()
+	hc := &http.Client{Timeout: d + 5*time.Second, Transport: &http.Transport{
+		DialContext: DialerIn(l.Client.NS), DisableKeepAlives: true,
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(url, "/")+"/upload", pr)
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		_ = pr.CloseWithError(err)
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %s", resp.Status)
+	}
+	return strings.TrimSpace(string(body)), err
+}
+
 // CrashNode kills every process in the node's namespace with SIGKILL and takes its link
 // down: what a power cut looks like from the rest of the network.
 func (l *Lab) CrashNode(node string) error {

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -10,8 +11,8 @@ import (
 )
 
 // ServeNodeName is each lab node's HTTP service: it answers every request with the node's
-// name (and /remote with the client's address) and closes the connection, so every client
-// request is a fresh TCP connection.
+// name (/remote with the client's address; /upload after reading the whole request body)
+// and closes the connection, so every client request is a fresh TCP connection.
 func ServeNodeName(addr, name string) error {
 	if name == "" {
 		return fmt.Errorf("serve-http needs --name")
@@ -21,6 +22,12 @@ func ServeNodeName(addr, name string) error {
 		ReadHeaderTimeout: 5 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "close")
+			if r.URL.Path == "/upload" { // a long request: the answer comes after the whole body
+				if _, err := io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20)); err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+			}
 			if r.URL.Path == "/remote" { // who is asking: the source address a peer sees
 				host, _, _ := net.SplitHostPort(r.RemoteAddr)
 				_, _ = fmt.Fprintln(w, host)
