@@ -135,8 +135,10 @@ func TestAgentHoldsExactlyTheVIPsItsNodeOwns(t *testing.T) {
 	e.setOwner("web", "node-b")
 	e.setOwner("web-v6", "node-b")
 	t.Logf("owner moved -> answered by node-b in %v (v4), %v (v6)", e.waitAnswer(v4, "node-b", 3*time.Second), e.waitAnswer(v6, "node-b", 3*time.Second))
-	e.waitAddress("node-a", v4, false, 2*time.Second)
-	e.waitAddress("node-a", v6, false, 2*time.Second)
+	// node-a keeps the addresses, silently, until node-b reports them bound and then for
+	// the drain (--handover-drain, 2 s), so that its open connections can finish.
+	e.waitAddress("node-a", v4, false, 6*time.Second)
+	e.waitAddress("node-a", v6, false, 6*time.Second)
 }
 
 func TestAgentRestartAdoptsItsAddressesWithoutAFlap(t *testing.T) {
