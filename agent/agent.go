@@ -111,7 +111,7 @@ type nodeSync struct {
 	api    *apiWatch
 	fence  time.Duration
 	fwd    handover.Forwarder // nil: no forwarding (--handover-drain=0 or no nftables)
-	drain  time.Duration
+	drain  time.Duration      // --handover-drain
 
 	// reader reads the API server directly, bypassing the cache.
 	reader client.Reader
@@ -189,8 +189,8 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 			continue
 		}
 		seen[v.Name] = true
+		iface, ierr := address.ResolveInterface(links, v.Spec.Interface, dv.Address)
 		if selects(v, node.Labels) {
-			iface, ierr := address.ResolveInterface(links, v.Spec.Interface, dv.Address)
 			s.probes.Set(v.Name, probe.Target{VIP: dv.Address, Interface: iface}, v.Spec.HealthChecks)
 			h := s.probes.Health(v.Name)
 			rep := vigilv1.VIPEligibility{Name: v.Name, Eligible: ierr == nil && h.Eligible, Reason: h.Reason, Interface: iface,
@@ -218,9 +218,8 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 		case v.Status.Owner == s.node:
 			desired = append(desired, dv)
 			delete(s.held, v.Name)
-			if _, ok := s.forwards[v.Name]; !ok && s.bound[v.Name] == 0 && s.fwd != nil && s.drain > 0 {
+			if _, ok := s.forwards[v.Name]; !ok && s.bound[v.Name] == 0 && s.fwd != nil {
 				if to, ok := oldOwnerAddr(v, s.node, agents.Items, s.gossip.states()); ok {
-					iface, _ := address.ResolveInterface(links, v.Spec.Interface, dv.Address)
 					s.forwards[v.Name] = forward{
 						rule:  handover.Rule{Interface: iface, VIP: dv.Address, To: to, Window: s.drain},
 						until: now.Add(s.drain),
@@ -251,7 +250,7 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 		}
 	}
 	for name, f := range s.forwards {
-		if !now.Before(f.until) || findVIP(list.Items, name) == nil || findVIP(list.Items, name).Status.Owner != s.node {
+		if v := findVIP(list.Items, name); v == nil || v.Status.Owner != s.node || !now.Before(f.until) {
 			delete(s.forwards, name)
 		}
 	}
@@ -485,7 +484,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	s := &nodeSync{client: mgr.GetClient(), reader: mgr.GetAPIReader(), node: o.NodeName, clock: clock.RealClock{}, addrs: addrs, dp: dp, probes: probes, report: rep,
 		gossip: g, api: api, fence: o.FenceAfter, drain: o.HandoverDrain,
 		maxEpoch: map[string]int64{}, bound: map[string]int64{}, held: map[string]hold{}, forwards: map[string]forward{}, taken: map[string]int64{}}
-	if fwd != nil {
+	if fwd != nil { // a nil *NFT in the interface field would not compare equal to nil
 		s.fwd = fwd
 	}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
