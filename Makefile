@@ -48,9 +48,16 @@ lint: ## go vet, gofmt and golangci-lint.
 
 ##@ Build
 
+# The release is the chart's appVersion, so the chart's default image tag names this build.
+VERSION ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' charts/vigil/Chart.yaml)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# One static, reproducible build line for bin/vigil, the image and the Dockerfile.
+LDFLAGS := -s -w -X vigil.dev/vigil/internal/version.Version=$(VERSION) -X vigil.dev/vigil/internal/version.Commit=$(COMMIT)
+GO_BUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
+
 .PHONY: build
-build: ## Build bin/vigil.
-	go build -o bin/vigil ./cmd/vigil
+build: ## Build bin/vigil (static, version stamped).
+	$(GO_BUILD) -o bin/vigil ./cmd/vigil
 
 ##@ Test
 

@@ -20,7 +20,8 @@ KUBECONFORM_VERSION=${KUBECONFORM_VERSION:-v0.8.0}
 GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
 
 CACHE=${VIGIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vigil}
-ASSETS_DIR=$CACHE/assets/kube-$KUBE_VERSION-etcd-$ETCD_VERSION
+# "-stamped": builds before version stamping reported v0.0.0-master; they are not reused.
+ASSETS_DIR=$CACHE/assets/kube-$KUBE_VERSION-stamped-etcd-$ETCD_VERSION
 BIN_DIR=$CACHE/bin
 
 log() { printf '[tools] %s\n' "$*" >&2; }
@@ -51,6 +52,19 @@ step() {
   log "$name: done in $((SECONDS - start))s"
 }
 
+# kube_version_ldflags prints the -X flags that stamp $KUBE_VERSION into the server's and
+# the client's version packages.
+kube_version_ldflags() {
+  local v=${KUBE_VERSION#v} pkg flags=""
+  local major=${v%%.*} rest=${v#*.}
+  local minor=${rest%%.*}
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "$flags"
+}
+
 # A throwaway module that requires k8s.io/kubernetes; its go.mod replaces every staging module
 # with ./staging/src/..., which does not work outside its repo, so each one is replaced here by
 # the published module at the matching version.
@@ -71,7 +85,9 @@ build_kube() (
   echo 'package tools; import (_ "k8s.io/kubernetes/cmd/kube-apiserver"; _ "k8s.io/kubernetes/cmd/kubectl")' >"$work/tools.go"
   cd "$work"
   GOFLAGS=-mod=mod go mod tidy
-  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$work/out/" \
+  # Stamp the version as Kubernetes' own build does (hack/lib/version.sh): without it the
+  # server reports v0.0.0-master and `helm install` refuses the chart's kubeVersion.
+  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w $(kube_version_ldflags)" -o "$work/out/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
   mkdir -p "$ASSETS_DIR.tmp"
   mv "$work/out/kubectl" "$work/out/kube-apiserver" "$ASSETS_DIR.tmp/"

@@ -18,6 +18,7 @@ import (
 
 	"vigil.dev/vigil/agent"
 	"vigil.dev/vigil/controllers"
+	"vigil.dev/vigil/internal/version"
 )
 
 const usage = `vigil keeps virtual IPs answering on Kubernetes nodes.
@@ -25,6 +26,7 @@ const usage = `vigil keeps virtual IPs answering on Kubernetes nodes.
 Usage:
   vigil controller [flags]   elect an owner node for every VirtualIP (Deployment)
   vigil agent [flags]        bind, announce and health-check VIPs on this node (DaemonSet)
+  vigil version              print the version, commit and Go version
 
 Run 'vigil <command> -h' for the flags of a command.
 `
@@ -47,6 +49,13 @@ func run(args []string) error {
 		return nil
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "version" {
+		if len(args) > 0 {
+			return fmt.Errorf("version: unexpected argument %q", args[0])
+		}
+		fmt.Println(version.Get())
+		return nil
+	}
 	fs := flag.NewFlagSet("vigil "+cmd, flag.ContinueOnError)
 	kubeconfig := fs.String("kubeconfig", "", "path to a kubeconfig; default: $KUBECONFIG, in-cluster config, then ~/.kube/config")
 	// Failovers take a fraction of a second: log times need milliseconds to be read.
@@ -83,7 +92,7 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
-	ctrl.Log.Info("starting", "command", cmd, "host", cfg.Host)
+	ctrl.Log.Info("starting", "command", cmd, "version", version.Version, "commit", version.Get().Commit, "host", cfg.Host)
 	return start(ctrl.SetupSignalHandler(), cfg)
 }
 
