@@ -9,6 +9,8 @@ TOOLS_BIN := $(shell hack/tools.sh bin-path)
 ASSETS := $(shell hack/tools.sh assets-path)
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen
 GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
+HELM_DOCS := $(TOOLS_BIN)/helm-docs
+MONITORING_CRDS := $(shell hack/tools.sh crds-path)
 
 # Extra flags for `go test`, e.g. make test GOTEST_FLAGS='-run TestFoo'.
 GOTEST_FLAGS ?=
@@ -26,13 +28,16 @@ generate: tools ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: tools ## Generate the CRD and RBAC under config/ and copy them into the chart.
+manifests: tools ## Generate the CRD and RBAC under config/, copy them into the chart, and the chart's README.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=vigil-controller paths=./controllers/... output:rbac:artifacts:config=config/rbac/controller
 	$(CONTROLLER_GEN) rbac:roleName=vigil-agent paths=./agent/... output:rbac:artifacts:config=config/rbac/agent
-	cp config/crd/bases/*.yaml charts/vigil/crds/
+	mkdir -p charts/vigil/files/crds
+	rm -f charts/vigil/files/crds/*.yaml
+	cp config/crd/bases/*.yaml charts/vigil/files/crds/
 	cp config/rbac/controller/role.yaml charts/vigil/files/controller-role.yaml
 	cp config/rbac/agent/role.yaml charts/vigil/files/agent-role.yaml
+	$(HELM_DOCS) --chart-search-root charts --template-files README.md.gotmpl --log-level warning
 
 .PHONY: verify
 verify: tools ## Fail when generated code or manifests are stale.
@@ -59,12 +64,28 @@ GO_BUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 build: ## Build bin/vigil (static, version stamped).
 	$(GO_BUILD) -o bin/vigil ./cmd/vigil
 
+# The image is named $(IMAGE):$(VERSION), the chart's default image.
+IMAGE ?= ghcr.io/vigil-dev/vigil
+# Where `make image` writes linux_<arch>/vigil and vigil-image.tar (test/image uses a temp dir).
+IMAGE_DIR ?= bin
+CA_BUNDLE := /etc/ssl/certs/ca-certificates.crt
+
+.PHONY: image
+image: IMAGE_STARTED = $(shell date +%s%N)
+image: ## Build bin/vigil-image.tar, a linux/amd64+arm64 OCI image (oci-archive), without a daemon (IMAGE=...).
+	@test -f $(CA_BUNDLE) || { echo "make image: $(CA_BUNDLE) is missing: apt-get install ca-certificates" >&2; exit 1; }
+	GOOS=linux GOARCH=amd64 $(GO_BUILD) -o $(IMAGE_DIR)/linux_amd64/vigil ./cmd/vigil
+	GOOS=linux GOARCH=arm64 $(GO_BUILD) -o $(IMAGE_DIR)/linux_arm64/vigil ./cmd/vigil
+	@SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)} \
+	  go run ./hack/image -bin-dir $(IMAGE_DIR) -out $(IMAGE_DIR)/vigil-image.tar -platforms linux/amd64,linux/arm64 \
+	    -repository $(IMAGE) -version $(VERSION) -commit $(COMMIT) -ca-bundle $(CA_BUNDLE) -started $(IMAGE_STARTED)
+
 ##@ Test
 
 .PHONY: test
 test: tools verify lint ## Run every test: unit, API validation and controller tests against a real kube-apiserver.
 	@echo "== go test (etcd and kube-apiserver from $(ASSETS)) =="
-	KUBEBUILDER_ASSETS=$(ASSETS) VIGIL_TOOLS_BIN=$(TOOLS_BIN) go test -count=1 -v $(GOTEST_FLAGS) ./...
+	KUBEBUILDER_ASSETS=$(ASSETS) VIGIL_TOOLS_BIN=$(TOOLS_BIN) VIGIL_MONITORING_CRDS=$(MONITORING_CRDS) go test -count=1 -v $(GOTEST_FLAGS) ./...
 
 ##@ Benchmarks
 

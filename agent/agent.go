@@ -14,20 +14,23 @@ import (
 	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -38,11 +41,18 @@ import (
 	"vigil.dev/vigil/agent/handover"
 	"vigil.dev/vigil/agent/probe"
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/health"
 	"vigil.dev/vigil/internal/membership"
+	"vigil.dev/vigil/internal/version"
 )
 
 // +kubebuilder:rbac:groups=vigil.dev,resources=virtualips,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// Events about cluster-scoped objects (VirtualIPs, NodeAgents) live in the default namespace.
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch,namespace=default
+// The metrics endpoint authenticates and authorizes its scrapers (--metrics-secure).
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 const (
 	// resyncPeriod bounds how long drift (an address removed by hand, a link that lost it)
@@ -112,6 +122,9 @@ type nodeSync struct {
 	fence  time.Duration
 	fwd    handover.Forwarder // nil: no forwarding (--handover-drain=0 or no nftables)
 	drain  time.Duration      // --handover-drain
+	// metrics and events tell operators what the agent does (nil: neither).
+	metrics *metrics
+	events  events.EventRecorder
 
 	// reader reads the API server directly, bypassing the cache.
 	reader client.Reader
@@ -158,6 +171,8 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 		takeover, takeoverAgain = Takeover(s.node, list.Items, m.States(), s.gossip.majority(ctx), s.fence, now)
 		for _, name := range takeover {
 			ctrl.LoggerFrom(ctx).Info("API server unreachable: taking over a VIP whose owner died", "vip", name)
+			s.vipEvent(ctx, name, corev1.EventTypeWarning, "TakenOver", "Takeover",
+				"%s takes the address over during an API server outage: its owner died and no controller can elect", s.node)
 		}
 	}
 
@@ -303,6 +318,8 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 	}
 	s.mu.Unlock()
 	s.report.Set(reports)
+	s.metrics.observeSync(results)
+	s.metrics.observeReports(reports)
 	s.logFailures(ctx, results)
 	if syncErr != nil {
 		return ctrl.Result{}, fmt.Errorf("syncing addresses: %w", syncErr)
@@ -425,10 +442,33 @@ func (s *nodeSync) logFailures(ctx context.Context, results map[string]dataplane
 			now[name] = r.Err.Error()
 			if s.failures[name] != now[name] {
 				ctrl.LoggerFrom(ctx).Error(r.Err, "cannot hold VIP on this node", "vip", name)
+				s.vipEvent(ctx, name, corev1.EventTypeWarning, "BindFailed", "Bind", "%s cannot hold the address: %v", s.node, r.Err)
 			}
 		}
 	}
 	s.failures = now
+}
+
+// vipEvent records an Event on the VirtualIP named vip (read from the cache for its UID, so
+// that `kubectl describe vip` shows it).
+func (s *nodeSync) vipEvent(ctx context.Context, vip, eventType, reason, action, note string, args ...any) {
+	if s.events == nil {
+		return
+	}
+	var v vigilv1.VirtualIP
+	if err := s.client.Get(ctx, client.ObjectKey{Name: vip}, &v); err != nil {
+		return
+	}
+	s.events.Eventf(&v, nil, eventType, reason, action, note, args...)
+}
+
+// healthChanged is the probe manager's callback: the node's eligibility for vip flipped.
+func (s *nodeSync) healthChanged(vip string, h probe.Health) {
+	if h.Eligible {
+		s.vipEvent(context.Background(), vip, corev1.EventTypeNormal, "HealthChecksPassing", "HealthCheck", "%s: %s", s.node, h.Reason)
+	} else {
+		s.vipEvent(context.Background(), vip, corev1.EventTypeWarning, "HealthCheckFailing", "HealthCheck", "%s: %s", s.node, h.Reason)
+	}
 }
 
 // Run runs the agent until ctx is done, then hands its VIPs over (make before break) and
@@ -461,8 +501,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 		default:
 		}
 	}
+	var s *nodeSync // set below; probes report eligibility flips to it
 	probes := probe.NewManager(probe.Env{NS: netns.None(), Gateway: gateway}, logger.WithName("probe"),
-		func(vip string, h probe.Health) { poke() })
+		func(vip string, h probe.Health) {
+			poke()
+			if s != nil {
+				s.healthChanged(vip, h)
+			}
+		})
 	defer probes.Stop()
 
 	scheme := runtime.NewScheme()
@@ -471,18 +517,28 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 logger,
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Metrics:                o.Metrics.ServerOptions(),
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		// The cache holds only what the agent needs and its RBAC grants: its own Node, and
+		// no Secrets (the memberlist key is read directly, in Vigil's namespace only).
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Node{}: {Field: fields.OneTermEqualSelector("metadata.name", o.NodeName)},
+		}},
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 	})
 	if err != nil {
 		return fmt.Errorf("creating agent manager: %w", err)
 	}
+	m, err := registerMetrics(&o, probes, ann)
+	if err != nil {
+		return err
+	}
 	rep := newReporter(mgr.GetClient(), o.NodeName, clock.RealClock{})
 	g := &gossip{client: mgr.GetClient(), reader: mgr.GetAPIReader(), node: o.NodeName, opts: o, report: rep,
 		log: logger.WithName("gossip"), onChange: poke}
-	api := &apiWatch{reader: mgr.GetAPIReader(), node: o.NodeName, lastOK: time.Now()}
-	s := &nodeSync{client: mgr.GetClient(), reader: mgr.GetAPIReader(), node: o.NodeName, clock: clock.RealClock{}, addrs: addrs, dp: dp, probes: probes, report: rep,
-		gossip: g, api: api, fence: o.FenceAfter, drain: o.HandoverDrain,
+	api := &apiWatch{reader: mgr.GetAPIReader(), node: o.NodeName, lastOK: time.Now(), metrics: m}
+	s = &nodeSync{client: mgr.GetClient(), reader: mgr.GetAPIReader(), node: o.NodeName, clock: clock.RealClock{}, addrs: addrs, dp: dp, probes: probes, report: rep,
+		gossip: g, api: api, fence: o.FenceAfter, drain: o.HandoverDrain, metrics: m, events: mgr.GetEventRecorder("vigil-agent"),
 		maxEpoch: map[string]int64{}, bound: map[string]int64{}, held: map[string]hold{}, forwards: map[string]forward{}, taken: map[string]int64{}}
 	if fwd != nil { // a nil *NFT in the interface field would not compare equal to nil
 		s.fwd = fwd
@@ -508,7 +564,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("cache", health.CacheSynced(mgr.GetCache())); err != nil {
+		return fmt.Errorf("adding ready check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("memberlist", health.Func(g.ready)); err != nil {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
 
@@ -580,10 +639,14 @@ func fence(ctx context.Context, s *nodeSync, api *apiWatch, g *gossip, fenceAfte
 		}
 		isolated := api.down(fenceAfter) && !g.majority(ctx)
 		if s.setFenced(isolated) {
+			s.metrics.setFenced(isolated)
 			if isolated {
 				log.Info("isolated: neither the API server nor a majority of peers reachable; releasing every VIP", "after", fenceAfter)
+				s.agentEvent(ctx, corev1.EventTypeWarning, "Fenced", "Fence",
+					"%s reached neither the API server nor a majority of its peers for %v and released every VIP", s.node, fenceAfter)
 			} else {
 				log.Info("reachable again; resuming")
+				s.agentEvent(ctx, corev1.EventTypeNormal, "Unfenced", "Fence", "%s reaches the API server or a majority of its peers again", s.node)
 			}
 			poke()
 		}
@@ -613,4 +676,36 @@ func handOver(ctx context.Context, s *nodeSync, rep *reporter, timeout time.Dura
 		}
 	}
 	log.Info("handover done")
+}
+
+// agentEvent records an Event on this node's NodeAgent.
+func (s *nodeSync) agentEvent(ctx context.Context, eventType, reason, action, note string, args ...any) {
+	if s.events == nil {
+		return
+	}
+	var na vigilv1.NodeAgent
+	if err := s.client.Get(ctx, client.ObjectKey{Name: s.node}, &na); err != nil {
+		return
+	}
+	s.events.Eventf(&na, nil, eventType, reason, action, note, args...)
+}
+
+// registerMetrics registers the build, agent, probe, announcement and memberlist metrics
+// on controller-runtime's registry.
+func registerMetrics(o *Options, probes *probe.Manager, ann *announce.Raw) (*metrics, error) {
+	m := newMetrics()
+	cs := append(m.collectors(), probes, ann, version.NewCollector())
+	for _, c := range cs {
+		if err := ctrlmetrics.Registry.Register(c); err != nil {
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+	}
+	if o.Memberlist.Bind != "" {
+		o.Memberlist.Metrics = membership.NewMetrics()
+		o.Memberlist.Metrics.SetUp(false)
+		if err := o.Memberlist.Metrics.Register(ctrlmetrics.Registry); err != nil {
+			return nil, fmt.Errorf("registering memberlist metrics: %w", err)
+		}
+	}
+	return m, nil
 }

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"sync"
@@ -27,13 +29,33 @@ type gossip struct {
 	log      logr.Logger
 	onChange func()
 
-	mu     sync.Mutex
-	member *membership.Member
+	mu       sync.Mutex
+	member   *membership.Member
+	startErr error // why memberlist has not started yet
+}
+
+// ready is the agent's memberlist readiness: running, or turned off by flag.
+func (g *gossip) ready() error {
+	if g.opts.Memberlist.Bind == "" {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.member != nil {
+		return nil
+	}
+	if g.startErr != nil {
+		return fmt.Errorf("memberlist not running: %w", g.startErr)
+	}
+	return errors.New("memberlist not started yet")
 }
 
 func (g *gossip) run(ctx context.Context) {
 	for g.get() == nil {
 		if err := g.start(ctx); err != nil {
+			g.mu.Lock()
+			g.startErr = err
+			g.mu.Unlock()
 			g.log.Info("memberlist not started yet, retrying", "reason", err.Error())
 			select {
 			case <-ctx.Done():

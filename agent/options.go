@@ -17,7 +17,7 @@ import (
 // Options configure `vigil agent`.
 type Options struct {
 	NodeName               string
-	MetricsBindAddress     string
+	Metrics                flagutil.MetricsFlags
 	HealthProbeBindAddress string
 	HeartbeatInterval      time.Duration
 	HandoverTimeout        time.Duration
@@ -30,7 +30,7 @@ type Options struct {
 // BindFlags registers the options on fs with their defaults.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.NodeName, "node-name", os.Getenv("NODE_NAME"), "name of the Node this agent runs on (default: $NODE_NAME)")
-	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":9470", "host:port of the Prometheus metrics endpoint; 0 turns it off")
+	o.Metrics.BindFlags(fs, ":9470")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":9471", "host:port of /healthz and /readyz; 0 turns it off")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the agent renews its NodeAgent heartbeat (the controller's --agent-heartbeat-timeout must be several times longer)")
 	fs.DurationVar(&o.HandoverTimeout, "handover-timeout", 10*time.Second, "on SIGTERM, how long to wait for other nodes to take the VIPs over before releasing them anyway")
@@ -41,7 +41,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	}
 	fs.StringVar(&o.Namespace, "namespace", ns, "Vigil's namespace, holding the memberlist key Secret (default: $POD_NAMESPACE, else vigil-system)")
 	fs.DurationVar(&o.FenceAfter, "fence-after", 5*time.Second, "release every VIP when neither the API server nor a majority of memberlist peers has been reachable this long")
-	o.Memberlist.BindFlags(fs, ":7946")
+	o.Memberlist.BindFlags(fs, membership.DefaultBind)
 }
 
 // Validate reports the first invalid option as an error a person can act on.
@@ -52,7 +52,7 @@ func (o *Options) Validate() error {
 	if errs := validation.IsDNS1123Subdomain(o.NodeName); len(errs) > 0 {
 		return fmt.Errorf("--node-name %q is not a node name: %s", o.NodeName, errs[0])
 	}
-	if err := flagutil.ValidateBindAddress("metrics-bind-address", o.MetricsBindAddress); err != nil {
+	if err := o.Metrics.Validate(); err != nil {
 		return err
 	}
 	if o.HeartbeatInterval < 100*time.Millisecond {

@@ -14,8 +14,9 @@ import (
 
 // apiWatch tells whether the API server answers: one small read a second.
 type apiWatch struct {
-	reader client.Reader
-	node   string
+	reader  client.Reader
+	node    string
+	metrics *metrics
 
 	mu     sync.Mutex
 	lastOK time.Time
@@ -28,11 +29,13 @@ func (a *apiWatch) run(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, time.Second)
 		err := a.reader.Get(rctx, client.ObjectKey{Name: a.node}, &vigilv1.NodeAgent{})
 		cancel()
-		if err == nil || client.IgnoreNotFound(err) == nil {
+		ok := err == nil || client.IgnoreNotFound(err) == nil
+		if ok {
 			a.mu.Lock()
 			a.lastOK = time.Now()
 			a.mu.Unlock()
 		}
+		a.metrics.setAPIReachable(ok)
 		select {
 		case <-ctx.Done():
 			return

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -15,18 +16,26 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/internal/flagutil"
+	"vigil.dev/vigil/internal/health"
 	"vigil.dev/vigil/internal/membership"
+	"vigil.dev/vigil/internal/version"
 )
+
+// The metrics endpoint authenticates and authorizes its scrapers (--metrics-secure).
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // Options configure `vigil controller`.
 type Options struct {
-	MetricsBindAddress      string
+	Metrics                 flagutil.MetricsFlags
 	HealthProbeBindAddress  string
 	LeaderElection          bool
 	LeaderElectionNamespace string
@@ -39,7 +48,7 @@ type Options struct {
 
 // BindFlags registers the options on fs with their defaults.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "host:port of the Prometheus metrics endpoint; 0 turns it off")
+	o.Metrics.BindFlags(fs, ":8080")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "host:port of /healthz and /readyz; 0 turns it off")
 	fs.BoolVar(&o.LeaderElection, "leader-elect", true, "elect one active controller among replicas with a Lease")
 	ns := os.Getenv("POD_NAMESPACE")
@@ -51,12 +60,12 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader retries renewing before it steps down")
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often candidates try to acquire or renew the Lease")
 	fs.DurationVar(&o.AgentHeartbeatTimeout, "agent-heartbeat-timeout", 30*time.Second, "an agent whose NodeAgent heartbeat is older is dead, unless memberlist knows better")
-	o.Memberlist.BindFlags(fs, ":7946")
+	o.Memberlist.BindFlags(fs, membership.DefaultBind)
 }
 
 // Validate reports the first invalid option as an error a person can act on.
 func (o *Options) Validate() error {
-	if err := flagutil.ValidateBindAddress("metrics-bind-address", o.MetricsBindAddress); err != nil {
+	if err := o.Metrics.Validate(); err != nil {
 		return err
 	}
 	if err := flagutil.ValidateBindAddress("health-probe-bind-address", o.HealthProbeBindAddress); err != nil {
@@ -91,9 +100,12 @@ func NewScheme() *runtime.Scheme {
 // Run runs the controller manager until ctx is done.
 func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        NewScheme(),
-		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
-		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		Scheme:                 NewScheme(),
+		Metrics:                o.Metrics.ServerOptions(),
+		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		// The memberlist key Secret is read directly: a cache would watch every Secret in
+		// the cluster, which the controller has no business reading (nor RBAC for).
+		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 		LeaderElection:                o.LeaderElection,
 		LeaderElectionID:              "vigil-controller.vigil.dev",
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
@@ -105,12 +117,16 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating controller manager: %w", err)
 	}
+	metrics, err := registerMetrics(mgr, &o)
+	if err != nil {
+		return err
+	}
 	wake := make(chan event.GenericEvent, 1)
 	watcher := &LivenessWatcher{Client: mgr.GetClient(), Clock: clock.RealClock{}, Timeout: o.AgentHeartbeatTimeout,
-		Every: 500 * time.Millisecond, Wake: wake}
+		Every: 500 * time.Millisecond, Wake: wake, Metrics: metrics}
 	r := &VirtualIPReconciler{
 		Client: mgr.GetClient(), Clock: clock.RealClock{}, Recorder: mgr.GetEventRecorder("vigil-controller"),
-		HeartbeatTimeout: o.AgentHeartbeatTimeout, Wake: wake,
+		HeartbeatTimeout: o.AgentHeartbeatTimeout, Wake: wake, Metrics: metrics,
 	}
 	if o.Memberlist.Bind != "" {
 		g := &Gossip{Client: mgr.GetClient(), Namespace: o.LeaderElectionNamespace, Options: o.Memberlist,
@@ -129,11 +145,45 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("cache", health.CacheSynced(mgr.GetCache())); err != nil {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running controller manager: %w", err)
 	}
 	return nil
+}
+
+// registerMetrics registers the build, controller and memberlist metrics on
+// controller-runtime's registry, and keeps vigil_controller_leader true while leading.
+func registerMetrics(mgr ctrl.Manager, o *Options) (*Metrics, error) {
+	leading := func() bool {
+		select {
+		case <-mgr.Elected():
+			return true
+		default:
+			return false
+		}
+	}
+	m := NewMetrics()
+	if err := m.Register(ctrlmetrics.Registry, mgr.GetCache(), leading); err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	if err := ctrlmetrics.Registry.Register(version.NewCollector()); err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	if o.Memberlist.Bind != "" {
+		o.Memberlist.Metrics = membership.NewMetrics()
+		if err := o.Memberlist.Metrics.Register(ctrlmetrics.Registry); err != nil {
+			return nil, fmt.Errorf("registering memberlist metrics: %w", err)
+		}
+	}
+	m.SetLeader(false)
+	err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		m.SetLeader(true)
+		<-ctx.Done()
+		m.SetLeader(false)
+		return nil
+	}))
+	return m, err
 }

@@ -60,9 +60,13 @@ func computeStatus(vip *vigilv1.VirtualIP, in statusInput) vigilv1.VirtualIPStat
 		cond(vigilv1.ConditionConflict, metav1.ConditionFalse, vigilv1.ReasonNoConflict, "no other VirtualIP has this address")
 		cond(vigilv1.ConditionReady, metav1.ConditionFalse, vigilv1.ReasonBinding, fmt.Sprintf("waiting for %s to bind the address (epoch %d)", s.Owner, s.Epoch))
 	}
-	if d.Degraded {
+	switch {
+	case d.Degraded:
 		cond(vigilv1.ConditionDegraded, metav1.ConditionTrue, vigilv1.ReasonNoEligibleNode, d.Message)
-	} else {
+	case s.Owner == "":
+		// Degraded is about an owner serving while unhealthy; with no owner, Ready says it.
+		cond(vigilv1.ConditionDegraded, metav1.ConditionFalse, vigilv1.ReasonNoOwner, "no node holds the address (see Ready)")
+	default:
 		cond(vigilv1.ConditionDegraded, metav1.ConditionFalse, vigilv1.ReasonOwnerEligible, "the owner passes its health checks")
 	}
 	return s

@@ -59,6 +59,10 @@ func TestComputeStatus(t *testing.T) {
 	if c := condition(s, vigilv1.ConditionConflict); c.Status != metav1.ConditionTrue || c.Message != "198.18.0.100 is already used by VirtualIP older; this one is not bound" {
 		t.Errorf("Conflict: %+v", c)
 	}
+	// Without an owner, Degraded does not claim that an owner passes its checks.
+	if c := condition(s, vigilv1.ConditionDegraded); c.Status != metav1.ConditionFalse || c.Reason != vigilv1.ReasonNoOwner {
+		t.Errorf("Degraded without owner: %+v, want False with reason NoOwner", c)
+	}
 }
 
 func TestComputeStatusKeepsTransitionTimesWhileUnchanged(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -39,6 +40,8 @@ type VirtualIPReconciler struct {
 	// Wake receives an event whenever liveness may have changed (memberlist, timers): every
 	// VirtualIP is then looked at again.
 	Wake chan event.GenericEvent
+	// Metrics records decisions, moves and failover durations (nil: none).
+	Metrics *Metrics
 
 	mu     sync.Mutex
 	owners map[string]string // owner decided per VIP, ahead of the cache, for spreading
@@ -48,8 +51,8 @@ type VirtualIPReconciler struct {
 // +kubebuilder:rbac:groups=vigil.dev,resources=virtualips/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=vigil.dev,resources=nodeagents,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// Events about cluster-scoped objects (VirtualIPs) live in the default namespace.
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch,namespace=default
 
 // Reconcile elects the VirtualIP's owner and patches its status when it changed.
 func (r *VirtualIPReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -57,6 +60,7 @@ func (r *VirtualIPReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Client.Get(ctx, req.NamespacedName, &vip); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			r.forget(req.Name)
+			r.Metrics.forget(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -101,8 +105,33 @@ func (r *VirtualIPReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		if desired.Owner != vip.Status.Owner {
 			r.announceMove(ctx, patched, vip.Status.Owner, desired, decision, conflict)
 		}
+		if conflict != "" && !meta.IsStatusConditionTrue(vip.Status.Conditions, vigilv1.ConditionConflict) {
+			r.announceConflict(patched, conflict)
+		}
 	}
+	r.Metrics.observeElection(&vip, &vip.Status, &desired, detectedAt(vip.Status.Owner, desired.Owner, members, now))
+	r.Metrics.observeBound(&vip, &desired, now)
 	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
+}
+
+// detectedAt is when this controller learnt that the owner failed: memberlist's death
+// notice when it gave one (it may have come a moment before this reconcile ran), else now.
+// Both are this process's own clock.
+func detectedAt(from, to string, members map[string]MemberState, now time.Time) time.Time {
+	if m, ok := members[from]; ok && from != to && !m.Alive && m.Since.Before(now) {
+		return m.Since
+	}
+	return now
+}
+
+// announceConflict emits a Warning Event when a VirtualIP starts conflicting with an older
+// one (also a new VirtualIP that never had an owner, so no move announces it).
+func (r *VirtualIPReconciler) announceConflict(vip *vigilv1.VirtualIP, with string) {
+	if r.Recorder == nil {
+		return
+	}
+	r.Recorder.Eventf(vip, nil, corev1.EventTypeWarning, vigilv1.ReasonAddressInUse, "Conflict",
+		"%s is already used by VirtualIP %s; this one is not bound until that one is deleted or changed", vip.Spec.Address, with)
 }
 
 func (r *VirtualIPReconciler) announceMove(ctx context.Context, vip *vigilv1.VirtualIP, from string, s vigilv1.VirtualIPStatus, d Decision, conflict string) {

@@ -23,6 +23,8 @@ type LivenessWatcher struct {
 	Timeout time.Duration
 	Every   time.Duration
 	Wake    chan<- event.GenericEvent
+	// Metrics exports the agents' liveness (nil: not exported).
+	Metrics *Metrics
 }
 
 // NeedLeaderElection: only the leader elects.
@@ -62,6 +64,7 @@ func (w *LivenessWatcher) Start(ctx context.Context) error {
 			w.Poke()
 		}
 		last = alive
+		w.Metrics.setAlive(alive)
 	}
 }
 

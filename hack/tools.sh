@@ -8,7 +8,9 @@
 #
 # Usage: hack/tools.sh install        build whatever is missing
 #        hack/tools.sh assets-path    print the directory with etcd, kube-apiserver, kubectl
-#        hack/tools.sh bin-path       print the directory with controller-gen, helm, kubeconform
+#        hack/tools.sh bin-path       print the directory with controller-gen, helm, kubeconform,
+#                                     helm-docs, promtool
+#        hack/tools.sh crds-path      print the directory with the prometheus-operator CRDs
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
@@ -18,11 +20,18 @@ CONTROLLER_TOOLS_VERSION=${CONTROLLER_TOOLS_VERSION:-v0.23.0}
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
 KUBECONFORM_VERSION=${KUBECONFORM_VERSION:-v0.8.0}
 GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
+HELM_DOCS_VERSION=${HELM_DOCS_VERSION:-v1.14.2}
+# promtool comes from the Prometheus Go module, whose v0.3xx versions are Prometheus 3.x.
+PROMETHEUS_MODULE_VERSION=${PROMETHEUS_MODULE_VERSION:-v0.316.0}
+# The ServiceMonitor and PrometheusRule CRDs, from the prometheus-operator Go module, so
+# that the chart's optional objects are validated too.
+PROMETHEUS_OPERATOR_VERSION=${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}
 
 CACHE=${VIGIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vigil}
 # "-stamped": builds before version stamping reported v0.0.0-master; they are not reused.
 ASSETS_DIR=$CACHE/assets/kube-$KUBE_VERSION-stamped-etcd-$ETCD_VERSION
 BIN_DIR=$CACHE/bin
+CRDS_DIR=$CACHE/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 die() { printf '[tools] FAILED: %s\n' "$*" >&2; exit 1; }
@@ -117,8 +126,26 @@ go_install() (
 
 link_tool() { ln -sf "$1-$2" "$BIN_DIR/$1"; }
 
+# fetch_prometheus_operator_crds copies the ServiceMonitor and PrometheusRule CRDs out of the
+# prometheus-operator module (its example/ directory ships them).
+fetch_prometheus_operator_crds() (
+  work=$(mktemp -d "${TMPDIR:-/tmp}/vigil-promop-XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  cd "$work"
+  dir=$(GOFLAGS=-mod=mod go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  mkdir -p "$CRDS_DIR"
+  for kind in servicemonitors prometheusrules; do
+    cp "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" "$CRDS_DIR/"
+  done
+  touch "$CRDS_DIR/.done"
+  chmod +x "$CRDS_DIR/.done" # step checks an executable marker
+)
+
 # Debian packages the build, tests and lab need, as command:package pairs.
-PACKAGES=(git:git flock:util-linux diff:diffutils tar:tar gcc:gcc ip:iproute2 nft:nftables keepalived:keepalived)
+# prometheus runs in the lab and scrapes Vigil; ca-certificates is the image's CA bundle.
+PACKAGES=(git:git flock:util-linux diff:diffutils tar:tar gcc:gcc ip:iproute2 nft:nftables keepalived:keepalived
+  prometheus:prometheus /usr/sbin/update-ca-certificates:ca-certificates)
 
 # ensure_packages installs the missing Debian packages with apt-get (root only).
 ensure_packages() {
@@ -159,9 +186,16 @@ install() {
     go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
   step "kubeconform $KUBECONFORM_VERSION" "$BIN_DIR/kubeconform-$KUBECONFORM_VERSION" \
     go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
+  step "helm-docs $HELM_DOCS_VERSION" "$BIN_DIR/helm-docs-$HELM_DOCS_VERSION" \
+    go_install helm-docs github.com/norwoodj/helm-docs/cmd/helm-docs "$HELM_DOCS_VERSION"
+  step "promtool (github.com/prometheus/prometheus $PROMETHEUS_MODULE_VERSION)" "$BIN_DIR/promtool-$PROMETHEUS_MODULE_VERSION" \
+    go_install promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_MODULE_VERSION"
+  step "prometheus-operator CRDs $PROMETHEUS_OPERATOR_VERSION" "$CRDS_DIR/.done" fetch_prometheus_operator_crds
   link_tool controller-gen "$CONTROLLER_TOOLS_VERSION"
   link_tool helm "$HELM_VERSION"
   link_tool kubeconform "$KUBECONFORM_VERSION"
+  link_tool helm-docs "$HELM_DOCS_VERSION"
+  link_tool promtool "$PROMETHEUS_MODULE_VERSION"
   log "all tools ready in $((SECONDS - total))s"
 }
 
@@ -180,5 +214,6 @@ case ${1:-install} in
   install-lint) install_lint ;;
   assets-path) echo "$ASSETS_DIR" ;;
   bin-path) echo "$BIN_DIR" ;;
-  *) die "unknown command '$1' (want install, install-lint, assets-path or bin-path)" ;;
+  crds-path) echo "$CRDS_DIR" ;;
+  *) die "unknown command '$1' (want install, install-lint, assets-path, bin-path or crds-path)" ;;
 esac

@@ -16,6 +16,7 @@ import (
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netns"
 
 	"vigil.dev/vigil/internal/netnsutil"
@@ -214,4 +215,26 @@ func (r *Raw) announceOnce(ifname string, addr netip.Addr) error {
 	}
 	r.nas.Add(1)
 	return nil
+}
+
+var (
+	sentDesc = prometheus.NewDesc("vigil_announce_sent_total",
+		"Announcements sent, by kind: garp_request and garp_reply (IPv4 gratuitous ARP), unsolicited_na (IPv6, Override set).", []string{"kind"}, nil)
+	errorsDesc = prometheus.NewDesc("vigil_announce_errors_total",
+		"Announcement bursts that failed (the socket could not be opened or written).", nil, nil)
+)
+
+// Describe implements prometheus.Collector: Raw exports its own counters.
+func (r *Raw) Describe(ch chan<- *prometheus.Desc) {
+	ch <- sentDesc
+	ch <- errorsDesc
+}
+
+// Collect implements prometheus.Collector.
+func (r *Raw) Collect(ch chan<- prometheus.Metric) {
+	s := r.Stats()
+	ch <- prometheus.MustNewConstMetric(sentDesc, prometheus.CounterValue, float64(s.GARPRequests), "garp_request")
+	ch <- prometheus.MustNewConstMetric(sentDesc, prometheus.CounterValue, float64(s.GARPReplies), "garp_reply")
+	ch <- prometheus.MustNewConstMetric(sentDesc, prometheus.CounterValue, float64(s.UnsolicitedNAs), "unsolicited_na")
+	ch <- prometheus.MustNewConstMetric(errorsDesc, prometheus.CounterValue, float64(s.Errors))
 }

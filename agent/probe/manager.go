@@ -61,6 +61,7 @@ type sharedProbe struct {
 	key    string
 	checks map[*check]struct{}
 	cancel context.CancelFunc
+	last   time.Duration // how long the last probe took; m.mu
 }
 
 // NewManager returns a Manager; onChange is called (from probe goroutines, never with the
@@ -185,7 +186,9 @@ func (m *Manager) run(ctx context.Context, sp *sharedProbe, prober Prober, inter
 		case <-timer.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, timeout)
+		start := time.Now()
 		err := prober.Probe(pctx)
+		took := time.Since(start)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -194,14 +197,14 @@ func (m *Manager) run(ctx context.Context, sp *sharedProbe, prober Prober, inter
 		if err != nil {
 			m.probesFailed.Add(1)
 		}
-		m.observe(sp, prober.String(), err)
+		m.observe(sp, prober.String(), err, took)
 		// ±2% jitter keeps probes apart without stretching failureThreshold × interval.
 		timer.Reset(interval + time.Duration((rand.Float64()*0.04-0.02)*float64(interval)))
 	}
 }
 
 // observe feeds one result to every check of the probe and reports eligibility changes.
-func (m *Manager) observe(sp *sharedProbe, name string, err error) {
+func (m *Manager) observe(sp *sharedProbe, name string, err error, took time.Duration) {
 	type report struct {
 		vip string
 		h   Health
@@ -212,6 +215,7 @@ func (m *Manager) observe(sp *sharedProbe, name string, err error) {
 		m.mu.Unlock()
 		return
 	}
+	sp.last = took
 	touched := map[string]bool{}
 	for c := range sp.checks {
 		if changed, reason := c.h.Observe(name, err); changed {

@@ -17,6 +17,10 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
+// DefaultBind is memberlist's default listening address. Port 7952, not memberlist's usual
+// 7946, which MetalLB's speakers (and Docker Swarm, Serf) already use on the host network.
+const DefaultBind = ":7952"
+
 // Options are the memberlist settings exposed as flags.
 type Options struct {
 	Bind          string // host:port to listen on (TCP and UDP)
@@ -24,6 +28,8 @@ type Options struct {
 	ProbeInterval time.Duration
 	ProbeTimeout  time.Duration
 	SuspicionMult int
+	// Metrics, when set, receives memberlist's metrics and the members by state (not a flag).
+	Metrics *Metrics
 }
 
 // BindFlags registers the options with defaults that detect a dead node in a few hundred
@@ -83,6 +89,7 @@ type Member struct {
 	mu       sync.Mutex
 	states   map[string]State
 	onChange func(name string, alive bool)
+	metrics  *Metrics
 }
 
 // Start creates the member named name. key is the 32-byte gossip encryption key; onChange
@@ -112,13 +119,14 @@ func Start(name string, o Options, advertise string, key []byte, log logr.Logger
 	cfg.DeadNodeReclaimTime = time.Second // a restarted agent may rejoin under its name at once
 	cfg.SecretKey = key
 	cfg.LogOutput = &logWriter{log: log.WithName("memberlist")}
-	m := &Member{log: log, states: map[string]State{}, onChange: onChange}
+	m := &Member{log: log, states: map[string]State{}, onChange: onChange, metrics: o.Metrics}
 	cfg.Events = m
 	ml, err := memberlist.Create(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("starting memberlist on %s: %w", o.Bind, err)
 	}
 	m.ml = ml
+	o.Metrics.SetUp(true)
 	return m, nil
 }
 
@@ -134,6 +142,7 @@ func (m *Member) NotifyUpdate(*memberlist.Node) {}
 func (m *Member) set(name string, alive bool) {
 	m.mu.Lock()
 	m.states[name] = State{Alive: alive, Since: time.Now()}
+	m.metrics.setMembers(m.states)
 	m.mu.Unlock()
 	m.log.V(1).Info("member changed", "member", name, "alive", alive)
 	if m.onChange != nil {
@@ -179,6 +188,7 @@ func (m *Member) Address() string {
 func (m *Member) Leave(timeout time.Duration) {
 	_ = m.ml.Leave(timeout)
 	_ = m.ml.Shutdown()
+	m.metrics.SetUp(false)
 }
 
 // logWriter routes memberlist's log lines ("[LEVEL] memberlist: ...") into logr.

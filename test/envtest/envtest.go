@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -63,6 +64,11 @@ func Start() (*Env, error) {
 		return nil, fmt.Errorf("creating client: %w", err)
 	}
 	return &Env{env: env, Config: cfg, Client: c}, nil
+}
+
+// InstallCRDs installs more CRDs (e.g. prometheus-operator's) and waits until they are served.
+func (e *Env) InstallCRDs(crds []*apiextensionsv1.CustomResourceDefinition) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	return envtest.InstallCRDs(e.Config, envtest.CRDInstallOptions{CRDs: crds})
 }
 
 // Stop stops kube-apiserver and etcd and removes their data.

@@ -129,9 +129,6 @@ current-context: lab
 	if err := l.waitForAPIServer(ctx, etcd, apiserver); err != nil {
 		return err
 	}
-	if err := l.installCRDs(ctx); err != nil {
-		return err
-	}
 	return l.createNodes(ctx)
 }
 
@@ -200,14 +197,17 @@ func (l *Lab) waitForAPIServer(ctx context.Context, procs ...*Process) error {
 }
 
 // createNodes makes a Node object per lab node, labelled like a real node, with its
-// addresses in status, plus the vigil-system namespace.
+// addresses in status, plus Vigil's namespace at the PodSecurity level its install guide
+// asks for.
 func (l *Lab) createNodes(ctx context.Context) error {
 	c, err := l.KubeClient()
 	if err != nil {
 		return err
 	}
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "vigil-system"}}); err != nil {
-		return fmt.Errorf("creating namespace vigil-system: %w", err)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: VigilNamespace,
+		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"}}}
+	if err := c.Create(ctx, ns); err != nil {
+		return fmt.Errorf("creating namespace %s: %w", VigilNamespace, err)
 	}
 	for _, n := range l.Nodes {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{

@@ -82,6 +82,9 @@ type Config struct {
 	// HelperBin is a binary with the lab's helper commands (hack/lab); built from source
 	// into the run directory when empty.
 	HelperBin string
+	// ToolsBin is the directory with helm and the other tools `make tools` installs
+	// (default $VIGIL_TOOLS_BIN, as set by the Makefile, else hack/tools.sh bin-path).
+	ToolsBin string
 	// RunRoot is where run directories are made (default /tmp/vigil-lab).
 	RunRoot string
 	// Detached leaves the lab running after this process exits (the CLI's `up`);
@@ -112,6 +115,7 @@ type Lab struct {
 	Kubeconfig string
 	HelperBin  string
 	Assets     string
+	ToolsBin   string
 
 	detached bool
 	logf     func(string, ...any)
@@ -121,6 +125,9 @@ type Lab struct {
 	state    state
 	downOnce sync.Once
 	downErr  error
+
+	installMu    sync.Mutex
+	installation *Installation // Vigil, once installed with helm
 }
 
 // state is what `down` needs to remove a run, also after the process that made it died.
@@ -162,6 +169,9 @@ func Up(ctx context.Context, cfg Config) (l *Lab, err error) {
 	if cfg.Assets == "" {
 		cfg.Assets = os.Getenv("KUBEBUILDER_ASSETS")
 	}
+	if cfg.ToolsBin == "" {
+		cfg.ToolsBin = os.Getenv("VIGIL_TOOLS_BIN")
+	}
 	if !cfg.WithoutControlPlane && cfg.Assets == "" {
 		return nil, errors.New("no etcd/kube-apiserver: set KUBEBUILDER_ASSETS (make -s assets-path) or run through make")
 	}
@@ -176,6 +186,7 @@ func Up(ctx context.Context, cfg Config) (l *Lab, err error) {
 		BridgeNS:  prefix + "-br",
 		HelperBin: cfg.HelperBin,
 		Assets:    cfg.Assets,
+		ToolsBin:  cfg.ToolsBin,
 		detached:  cfg.Detached,
 		logf:      cfg.Logf,
 		procs:     map[string]*Process{},

@@ -99,6 +99,11 @@ func (p *Process) Log() string {
 
 // startProcess runs argv inside network namespace ns, logging to the run directory.
 func (l *Lab) startProcess(ns, name string, argv ...string) (*Process, error) {
+	return l.startProcessEnv(ns, name, nil, argv...)
+}
+
+// startProcessEnv is startProcess with env ("KEY=value") added to the lab's environment.
+func (l *Lab) startProcessEnv(ns, name string, env []string, argv ...string) (*Process, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closing {
@@ -114,6 +119,9 @@ func (l *Lab) startProcess(ns, name string, argv ...string) (*Process, error) {
 	}
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	// Its own process group keeps a terminal's Ctrl-C away from it: the lab tears down in
 	// order. Unless the lab is detached (CLI `up`), the kernel kills the process if the lab
 	// process dies, so a crashed test leaves nothing running.

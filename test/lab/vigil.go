@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -13,7 +13,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 )
@@ -23,51 +22,34 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(thisFile()), "..", "..")
 }
 
-// installCRDs creates Vigil's CRDs from config/crd/bases and waits until they are served.
-func (l *Lab) installCRDs(ctx context.Context) error {
+// waitForCRDs waits until Vigil's CRDs are served (helm installs them without waiting).
+func (l *Lab) waitForCRDs(ctx context.Context) error {
 	c, err := l.KubeClient()
 	if err != nil {
 		return err
 	}
-	files, err := filepath.Glob(filepath.Join(repoRoot(), "config", "crd", "bases", "*.yaml"))
-	if err != nil {
-		return err
-	}
-	if len(files) == 0 {
-		return fmt.Errorf("no CRDs under %s", filepath.Join(repoRoot(), "config", "crd", "bases"))
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.UnmarshalStrict(b, crd); err != nil {
-			return fmt.Errorf("reading CRD %s: %w", f, err)
-		}
-		if err := c.Create(ctx, crd); err != nil {
-			return fmt.Errorf("creating CRD %s: %w", crd.Name, err)
-		}
-		deadline := time.Now().Add(30 * time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, name := range []string{"virtualips.vigil.dev", "nodeagents.vigil.dev"} {
 		for {
-			if err := c.Get(ctx, client.ObjectKeyFromObject(crd), crd); err != nil {
-				return err
-			}
-			if cond := findCRDCondition(crd, apiextensionsv1.Established); cond {
+			var crd apiextensionsv1.CustomResourceDefinition
+			err := c.Get(ctx, client.ObjectKey{Name: name}, &crd)
+			if err == nil && crdEstablished(&crd) {
 				break
 			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("CRD %s not established after 30s", crd.Name)
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("CRD %s not established after 30s: %w", name, errors.Join(err, ctx.Err()))
+			case <-time.After(50 * time.Millisecond):
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	return nil
 }
 
-func findCRDCondition(crd *apiextensionsv1.CustomResourceDefinition, t apiextensionsv1.CustomResourceDefinitionConditionType) bool {
+func crdEstablished(crd *apiextensionsv1.CustomResourceDefinition) bool {
 	for _, c := range crd.Status.Conditions {
-		if c.Type == t && c.Status == apiextensionsv1.ConditionTrue {
+		if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
 			return true
 		}
 	}
@@ -92,14 +74,24 @@ func (l *Lab) BuildVigil() (string, error) {
 	return out, nil
 }
 
-// StartController runs `vigil controller` in the control-plane namespace and, like the
-// Deployment's kubelet would, restarts it whenever it exits (it exits when it loses its
-// leader lease, e.g. in an API outage) until the lab is torn down or the returned stop
-// function is called.
+// StartController runs `vigil controller` in the control-plane namespace as the chart's
+// Deployment runs it (its args and env, its ServiceAccount), with args added. Like the
+// kubelet, it restarts it whenever it exits (it exits when it loses its leader lease, e.g.
+// in an API outage) until the lab is torn down or the returned stop function is called.
 func (l *Lab) StartController(vigil string, args ...string) (stop func(), err error) {
-	argv := append([]string{vigil, "controller", "--kubeconfig", l.Kubeconfig,
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--memberlist-advertise=" + l.ControlPlane.IPv4.String()}, args...)
-	p, err := l.StartProcess("cp", "vigil-controller", argv...)
+	inst, err := l.Installation(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	env, err := inst.Controller.environ(l.ControlPlane, "vigil-controller")
+	if err != nil {
+		return nil, err
+	}
+	argv := append(append([]string{vigil}, inst.Controller.Args...), args...)
+	start := func() (*Process, error) {
+		return l.startProcessEnv(l.ControlPlane.NS, "cp/vigil-controller", env, argv...)
+	}
+	p, err := start()
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +109,7 @@ func (l *Lab) StartController(vigil string, args ...string) (stop func(), err er
 				return
 			case <-time.After(time.Second):
 			}
-			next, err := l.StartProcess("cp", "vigil-controller", argv...)
+			next, err := start()
 			if err != nil {
 				return // the lab is going down
 			}
@@ -132,16 +124,29 @@ func (l *Lab) StartController(vigil string, args ...string) (stop func(), err er
 	}, nil
 }
 
-// StartAgent runs `vigil agent` on a node.
+// StartAgent runs `vigil agent` on a node as the chart's DaemonSet runs it (its args and
+// env, its ServiceAccount), with args added.
 func (l *Lab) StartAgent(vigil, node string, args ...string) (*Process, error) {
-	argv := append([]string{vigil, "agent", "--kubeconfig", l.Kubeconfig, "--node-name", node,
-		"--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...)
-	return l.StartProcess(node, "vigil-agent", argv...)
+	inst, err := l.Installation(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	m, err := l.Node(node)
+	if err != nil {
+		return nil, err
+	}
+	env, err := inst.Agent.environ(m, "vigil-agent-"+node)
+	if err != nil {
+		return nil, err
+	}
+	argv := append(append([]string{vigil}, inst.Agent.Args...), args...)
+	return l.startProcessEnv(m.NS, node+"/vigil-agent", env, argv...)
 }
 
-// WaitForVigil waits until the controller leads (holds its Lease), every node's agent has
-// reported in with its memberlist address, and the controller has had time to join them
-// (it rejoins every second): before that, a dead node is only noticed by its heartbeat.
+// WaitForVigil waits until the controller leads (holds its Lease) and is Ready, every
+// node's agent is Ready (its /readyz: API cache synced, memberlist running) and has
+// reported its memberlist address, and the controller has had time to join them (it
+// rejoins every second): before that, a dead node is only noticed by its heartbeat.
 func (l *Lab) WaitForVigil(timeout time.Duration) error {
 	c, err := l.KubeClient()
 	if err != nil {
@@ -149,10 +154,14 @@ func (l *Lab) WaitForVigil(timeout time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	inst, err := l.Installation(ctx)
+	if err != nil {
+		return err
+	}
 	for {
 		var lease coordinationv1.Lease
 		var agents vigilv1.NodeAgentList
-		leaseErr := c.Get(ctx, client.ObjectKey{Namespace: "vigil-system", Name: "vigil-controller.vigil.dev"}, &lease)
+		leaseErr := c.Get(ctx, client.ObjectKey{Namespace: inst.Namespace, Name: "vigil-controller.vigil.dev"}, &lease)
 		agentsErr := c.List(ctx, &agents)
 		gossiping := 0
 		for _, a := range agents.Items {
@@ -160,15 +169,49 @@ func (l *Lab) WaitForVigil(timeout time.Duration) error {
 				gossiping++
 			}
 		}
+		readyErr := l.vigilReady(ctx, inst)
 		if leaseErr == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" &&
-			agentsErr == nil && gossiping == len(l.Nodes) {
+			agentsErr == nil && gossiping == len(l.Nodes) && readyErr == nil {
 			time.Sleep(2 * time.Second)
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("vigil not ready after %v: %d of %d agents reported, lease: %w", timeout, len(agents.Items), len(l.Nodes), errors.Join(leaseErr, agentsErr))
+			return fmt.Errorf("vigil not ready after %v: %d of %d agents reported, lease: %w", timeout, len(agents.Items), len(l.Nodes),
+				errors.Join(leaseErr, agentsErr, readyErr))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// vigilReady asks the controller's and every agent's /readyz, as the kubelet would.
+func (l *Lab) vigilReady(ctx context.Context, inst *Installation) error {
+	var errs []error
+	if err := l.Ready(ctx, l.ControlPlane, &inst.Controller); err != nil {
+		errs = append(errs, fmt.Errorf("controller: %w", err))
+	}
+	for _, n := range l.Nodes {
+		if err := l.Ready(ctx, n, &inst.Agent); err != nil {
+			errs = append(errs, fmt.Errorf("agent on %s: %w", n.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ready reports whether the workload running in member m answers its readiness probe.
+func (l *Lab) Ready(ctx context.Context, m *Member, w *Workload) error {
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: DialerIn(m.NS)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.readyzURL(m), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/readyz: %s", resp.Status)
+	}
+	return nil
 }

@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"vigil.dev/vigil/agent/dataplane"
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+)
+
+// metrics are the agent's own vigil_agent_* metrics; the probe manager, the announcer and
+// memberlist export theirs. A nil *metrics records nothing (tests).
+type metrics struct {
+	vipsBound    prometheus.Gauge
+	bindErrors   prometheus.Counter
+	fenced       prometheus.Gauge
+	apiReachable prometheus.Gauge
+	eligible     *prometheus.GaugeVec
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		vipsBound: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_agent_vips_bound",
+			Help: "VIP addresses bound on this node, including those held quietly while a planned move drains."}),
+		bindErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_agent_bind_errors_total",
+			Help: "Attempts to bind a VIP this node owns that failed (the node then reports itself not eligible, with the error)."}),
+		fenced: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_agent_fenced",
+			Help: "1 while the agent has released every VIP because it reaches neither the API server nor a majority of its peers."}),
+		apiReachable: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_agent_api_reachable",
+			Help: "1 while the agent's last read of the API server (one a second) succeeded."}),
+		eligible: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_agent_vip_eligible",
+			Help: "1 while this node may hold the VirtualIP (selected, interface found, every check passing), as reported in its NodeAgent."}, []string{"virtualip"}),
+	}
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.vipsBound, m.bindErrors, m.fenced, m.apiReachable, m.eligible}
+}
+
+// observeSync records what one sync left bound and which binds failed.
+func (m *metrics) observeSync(results map[string]dataplane.Result) {
+	if m == nil {
+		return
+	}
+	bound := 0
+	for _, r := range results {
+		if r.Bound {
+			bound++
+		}
+		if r.Err != nil {
+			m.bindErrors.Inc()
+		}
+	}
+	m.vipsBound.Set(float64(bound))
+}
+
+// observeReports records the node's eligibility per VirtualIP, dropping removed ones.
+func (m *metrics) observeReports(reports []vigilv1.VIPEligibility) {
+	if m == nil {
+		return
+	}
+	m.eligible.Reset()
+	for _, r := range reports {
+		m.eligible.WithLabelValues(r.Name).Set(boolValue(r.Eligible))
+	}
+}
+
+func (m *metrics) setFenced(f bool) {
+	if m != nil {
+		m.fenced.Set(boolValue(f))
+	}
+}
+
+func (m *metrics) setAPIReachable(ok bool) {
+	if m != nil {
+		m.apiReachable.Set(boolValue(ok))
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,245 @@
+package controllers
+
+import (
+	"context"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+)
+
+// Metrics are the controller's vigil_* metrics. Per-VirtualIP series are labelled with the
+// VirtualIP's name, never its address. A nil *Metrics records nothing (tests).
+type Metrics struct {
+	ownerChanges *prometheus.CounterVec
+	failover     *prometheus.HistogramVec
+	decisions    *prometheus.CounterVec
+	leader       prometheus.Gauge
+
+	mu    sync.Mutex
+	binds map[string]pendingBind // VirtualIP name -> the move waiting for its bind report
+	alive map[string]bool        // NodeAgent name -> alive, as the liveness watcher last saw it
+}
+
+// FailoverBuckets span a sub-second memberlist failover to a 30 s heartbeat timeout.
+var FailoverBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 20, 30}
+
+// NewMetrics returns the controller's metrics, not registered yet.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		ownerChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_virtualip_owner_changes_total",
+			Help: "Owner changes decided by this controller, by reason (Elected, OwnerLost, OwnerUnhealthy, OwnerDraining, Preempted, NotSelected, NoCandidate, AddressInUse).",
+		}, []string{"reason"}),
+		failover: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vigil_virtualip_failover_duration_seconds",
+			Help:    "Time from the controller's detection of a fault (memberlist's death notice, or the decision to move) to the new owner's report that it bound the address, by reason of the move.",
+			Buckets: FailoverBuckets,
+		}, []string{"reason"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_controller_election_decisions_total",
+			Help: "Elections run, by outcome: keep (the owner stays), move (a new owner), none (no owner).",
+		}, []string{"outcome"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_controller_leader",
+			Help: "1 while this controller replica leads (elects owners), else 0.",
+		}),
+		binds: map[string]pendingBind{},
+		alive: map[string]bool{},
+	}
+}
+
+// Register adds the metrics, and collectors of the VirtualIPs in reader (the manager's
+// cache) exported while leading() is true, to reg.
+func (m *Metrics) Register(reg prometheus.Registerer, reader client.Reader, leading func() bool) error {
+	for _, c := range []prometheus.Collector{m.ownerChanges, m.failover, m.decisions, m.leader,
+		&virtualIPCollector{reader: reader, leading: leading}, &nodeAgentCollector{metrics: m, leading: leading}} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetLeader records whether this replica leads.
+func (m *Metrics) SetLeader(leading bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if leading {
+		v = 1
+	}
+	m.leader.Set(v)
+}
+
+// pendingBind is a move waiting for the new owner to report the bind.
+type pendingBind struct {
+	uid      types.UID
+	epoch    int64
+	reason   string
+	detected time.Time
+}
+
+// failoverReasons are the moves whose duration vigil_virtualip_failover_duration_seconds
+// measures: every move away from an owner. A first election (Elected) is not a failover.
+var failoverReasons = map[string]bool{
+	vigilv1.ReasonOwnerLost: true, vigilv1.ReasonOwnerUnhealthy: true, vigilv1.ReasonOwnerDraining: true,
+	vigilv1.ReasonPreempted: true, vigilv1.ReasonNotSelected: true,
+}
+
+// observeElection counts a decision and, when the owner changed, the move and its start.
+// detected is when the controller learnt of the fault (its own clock).
+func (m *Metrics) observeElection(vip *vigilv1.VirtualIP, old, desired *vigilv1.VirtualIPStatus, detected time.Time) {
+	if m == nil {
+		return
+	}
+	switch {
+	case desired.Owner == "":
+		m.decisions.WithLabelValues("none").Inc()
+	case desired.Owner == old.Owner:
+		m.decisions.WithLabelValues("keep").Inc()
+	default:
+		m.decisions.WithLabelValues("move").Inc()
+	}
+	if desired.Owner == old.Owner || desired.LastTransition == nil {
+		return
+	}
+	reason := desired.LastTransition.Reason
+	m.ownerChanges.WithLabelValues(reason).Inc()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.binds, vip.Name)
+	if desired.Owner != "" && failoverReasons[reason] {
+		m.binds[vip.Name] = pendingBind{uid: vip.UID, epoch: desired.Epoch, reason: reason, detected: detected}
+	}
+}
+
+// observeBound records the failover duration once the owner reports the bind of the epoch
+// that a move started.
+func (m *Metrics) observeBound(vip *vigilv1.VirtualIP, s *vigilv1.VirtualIPStatus, now time.Time) {
+	if m == nil {
+		return
+	}
+	ready := meta.FindStatusCondition(s.Conditions, vigilv1.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionTrue {
+		return
+	}
+	m.mu.Lock()
+	p, ok := m.binds[vip.Name]
+	if ok && p.uid == vip.UID && p.epoch == s.Epoch {
+		delete(m.binds, vip.Name)
+	} else {
+		ok = false
+	}
+	m.mu.Unlock()
+	if ok {
+		m.failover.WithLabelValues(p.reason).Observe(now.Sub(p.detected).Seconds())
+	}
+}
+
+// forget drops what is pending for a deleted VirtualIP.
+func (m *Metrics) forget(name string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.binds, name)
+}
+
+// setAlive records the liveness watcher's view of the agents.
+func (m *Metrics) setAlive(alive map[string]bool) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.alive = maps.Clone(alive)
+}
+
+var (
+	ownerDesc = prometheus.NewDesc("vigil_virtualip_owner",
+		"1 for the node that owns the VirtualIP (status.owner); no series while it has no owner.", []string{"virtualip", "node"}, nil)
+	conditionDesc = prometheus.NewDesc("vigil_virtualip_condition",
+		"1 while the VirtualIP's condition of this type (Ready, Degraded, Conflict) is True, else 0.", []string{"virtualip", "type"}, nil)
+	standbysDesc = prometheus.NewDesc("vigil_virtualip_standbys",
+		"Eligible nodes ready to take the VirtualIP over (status.standbys).", []string{"virtualip"}, nil)
+	epochDesc = prometheus.NewDesc("vigil_virtualip_epoch",
+		"The VirtualIP's epoch (status.epoch): it grows by one on every owner change, across controller restarts.", []string{"virtualip"}, nil)
+	aliveDesc = prometheus.NewDesc("vigil_nodeagent_alive",
+		"1 while the node's agent is alive (memberlist, or a fresh NodeAgent heartbeat), else 0.", []string{"node"}, nil)
+)
+
+// virtualIPCollector exports every VirtualIP's status at scrape time from the cache, like
+// kube-state-metrics: nothing to keep in step, no stale series after a delete. Only the
+// leading replica exports, so each series has one source.
+type virtualIPCollector struct {
+	reader  client.Reader
+	leading func() bool
+}
+
+func (c *virtualIPCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{ownerDesc, conditionDesc, standbysDesc, epochDesc} {
+		ch <- d
+	}
+}
+
+func (c *virtualIPCollector) Collect(ch chan<- prometheus.Metric) {
+	if !c.leading() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var list vigilv1.VirtualIPList
+	if err := c.reader.List(ctx, &list); err != nil {
+		ch <- prometheus.NewInvalidMetric(ownerDesc, err)
+		return
+	}
+	for i := range list.Items {
+		v := &list.Items[i]
+		if v.Status.Owner != "" {
+			ch <- prometheus.MustNewConstMetric(ownerDesc, prometheus.GaugeValue, 1, v.Name, v.Status.Owner)
+		}
+		for _, t := range []string{vigilv1.ConditionReady, vigilv1.ConditionDegraded, vigilv1.ConditionConflict} {
+			if cond := meta.FindStatusCondition(v.Status.Conditions, t); cond != nil {
+				ch <- prometheus.MustNewConstMetric(conditionDesc, prometheus.GaugeValue, boolValue(cond.Status == metav1.ConditionTrue), v.Name, t)
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(standbysDesc, prometheus.GaugeValue, float64(len(v.Status.Standbys)), v.Name)
+		ch <- prometheus.MustNewConstMetric(epochDesc, prometheus.GaugeValue, float64(v.Status.Epoch), v.Name)
+	}
+}
+
+// nodeAgentCollector exports the liveness watcher's last view of the agents.
+type nodeAgentCollector struct {
+	metrics *Metrics
+	leading func() bool
+}
+
+func (c *nodeAgentCollector) Describe(ch chan<- *prometheus.Desc) { ch <- aliveDesc }
+
+func (c *nodeAgentCollector) Collect(ch chan<- prometheus.Metric) {
+	if !c.leading() {
+		return
+	}
+	c.metrics.mu.Lock()
+	defer c.metrics.mu.Unlock()
+	for node, alive := range c.metrics.alive {
+		ch <- prometheus.MustNewConstMetric(aliveDesc, prometheus.GaugeValue, boolValue(alive), node)
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil.dev/vigil/test/lab"
+)
+
+// A real Prometheus (Debian's) scrapes the controller and the agents as the chart's
+// ServiceMonitors say, over HTTPS with a token bound to the chart's metrics-reader role,
+// and evaluates the chart's alert rules. After a crash it shows the owner moved, a
+// failover duration of the size the client saw, and every node's probe results.
+func TestPrometheusScrapesVigilThroughAFailover(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, 3)
+	if err := e.l.InstallMonitoringCRDs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := e.l.InstallVigil(ctx, "--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.startVigil()
+	prom, err := e.l.StartPrometheus(ctx, inst, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4 := lab.VIPv4(30)
+	e.apply(webVIP("web", v4))
+	first := e.owner(v4, 5*time.Second)
+
+	up := e.waitQuery(prom, `sum(up{job=~"vigil-(controller|agent)-metrics"})`, func(s []lab.PromSample) bool { return len(s) == 1 && s[0].Value == 4 }, 20*time.Second)
+	t.Logf("Prometheus scrapes %v targets", up[0].Value)
+	e.waitQuery(prom, `vigil_virtualip_owner{virtualip="web",node="`+first+`"}`, nonEmpty, 10*time.Second)
+
+	fault := time.Now()
+	if err := e.l.CrashNode(first); err != nil {
+		t.Fatal(err)
+	}
+	second := e.owner(v4, 5*time.Second)
+	seen := time.Since(fault)
+	t.Logf("crash of %s: %s answers after %v", first, second, seen.Round(time.Millisecond))
+
+	owner := e.waitQuery(prom, `vigil_virtualip_owner{virtualip="web"}`, func(s []lab.PromSample) bool {
+		return len(s) == 1 && s[0].Labels["node"] == second
+	}, 10*time.Second)
+	t.Logf("vigil_virtualip_owner: %v", owner[0].Labels)
+	hist := e.waitQuery(prom, `vigil_virtualip_failover_duration_seconds_sum{reason="OwnerLost"} / vigil_virtualip_failover_duration_seconds_count{reason="OwnerLost"}`, nonEmpty, 10*time.Second)
+	failover := time.Duration(hist[0].Value * float64(time.Second))
+	t.Logf("vigil_virtualip_failover_duration_seconds (OwnerLost): %v; the client saw the new owner after %v", failover.Round(time.Millisecond), seen.Round(time.Millisecond))
+	// Detection to reported bind is part of what the client waited for, and most of it
+	// after memberlist's detection: more than nothing, less than the client's wait.
+	if failover <= 0 || failover > seen {
+		t.Errorf("failover duration %v, want within (0, %v]", failover, seen)
+	}
+	probes := e.waitQuery(prom, `vigil_probe_result{virtualip="web",check="web"}`, func(s []lab.PromSample) bool { return len(s) >= 2 }, 10*time.Second)
+	for _, s := range probes {
+		if s.Labels["node"] == "" {
+			t.Errorf("agent series without a node label: %v", s.Labels)
+		}
+	}
+	e.waitQuery(prom, `vigil_memberlist_members{state="alive",node="`+second+`"} == 3`, nonEmpty, 10*time.Second)
+	e.waitQuery(prom, `vigil_build_info`, func(s []lab.PromSample) bool { return len(s) >= 3 }, 5*time.Second)
+
+	rules, err := prom.Rules(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rules) < 8 {
+		t.Errorf("Prometheus loaded %d of the chart's alert rules: %v", len(rules), rules)
+	}
+	for name, health := range rules {
+		if !strings.HasPrefix(health, "ok") {
+			t.Errorf("rule %s: %s", name, health)
+		}
+	}
+
+	// What each binary exposes passes promtool's metric lint.
+	for _, target := range []struct {
+		m *lab.Member
+		w *lab.Workload
+	}{{e.l.ControlPlane, &inst.Controller}, {mustNode(t, e.l, second), &inst.Agent}} {
+		body, err := e.l.ScrapeMetrics(ctx, target.m, target.w, true, prom.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		promtoolCheckMetrics(t, target.m.Name, body)
+	}
+}
+
+func nonEmpty(s []lab.PromSample) bool { return len(s) > 0 }
+
+func (e *env) waitQuery(p *lab.Prometheus, q string, ok func([]lab.PromSample) bool, within time.Duration) []lab.PromSample {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	var last []lab.PromSample
+	var err error
+	for time.Now().Before(deadline) {
+		if last, err = p.Query(context.Background(), q); err == nil && ok(last) {
+			return last
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.t.Fatalf("%s: %v, %v after %v", q, last, err, within)
+	return nil
+}
+
+func mustNode(t *testing.T, l *lab.Lab, name string) *lab.Member {
+	t.Helper()
+	m, err := l.Node(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// promtoolCheckMetrics runs `promtool check metrics` (from `make tools`) on a scrape.
+func promtoolCheckMetrics(t *testing.T, who, body string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(toolsBin(t), "promtool"), "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool check metrics on %s's /metrics: %v\n%s", who, err, out)
+	}
+	if !strings.Contains(body, "vigil_build_info{") {
+		t.Errorf("%s exposes no vigil_build_info", who)
+	}
+}
+
+func toolsBin(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv("VIGIL_TOOLS_BIN"); dir != "" {
+		return dir
+	}
+	t.Fatal("VIGIL_TOOLS_BIN is not set: run `make test`, which installs promtool (`make tools`)")
+	return ""
+}
