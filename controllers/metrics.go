@@ -101,10 +101,10 @@ func (m *Metrics) observeElection(vip *vigilv1.VirtualIP, old, desired *vigilv1.
 	if m == nil {
 		return
 	}
-	switch {
-	case desired.Owner == "":
+	switch desired.Owner {
+	case "":
 		m.decisions.WithLabelValues("none").Inc()
-	case desired.Owner == old.Owner:
+	case old.Owner:
 		m.decisions.WithLabelValues("keep").Inc()
 	default:
 		m.decisions.WithLabelValues("move").Inc()

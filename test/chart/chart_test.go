@@ -146,7 +146,7 @@ func TestRenderedChartIsAcceptedByTheAPIServer(t *testing.T) {
 		if o.GetKind() == "Namespace" {
 			continue
 		}
-		if err := env.Client.Patch(ctx, o, client.Apply, client.DryRunAll, client.FieldOwner("helm"), client.ForceOwnership); err != nil {
+		if err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.DryRunAll, client.FieldOwner("helm"), client.ForceOwnership); err != nil {
 			t.Errorf("%s %s rejected: %v", o.GetKind(), o.GetName(), err)
 		}
 	}

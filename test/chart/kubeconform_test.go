@@ -49,7 +49,7 @@ func TestKubeconformAgainstTheCRDSchemas(t *testing.T) {
 	// number out of range. (What only CEL can judge, like a CIDR in address, is left to the
 	// API server.)
 	for name, spec := range map[string]string{
-		"typo":     "{adress: 198.18.1.10}",
+		"typo":     "{addr: 198.18.1.10}",
 		"enum":     "{address: 198.18.1.10, preemption: Sometimes}",
 		"range":    "{address: 198.18.1.10, priorities: [{nodeSelector: {}, priority: 300}]}",
 		"nocheck":  "{address: 198.18.1.10, healthChecks: [{name: web, tcp: {port: 0}}]}",
@@ -115,7 +115,7 @@ func closeObjects(s map[string]any, top bool) {
 		s["additionalProperties"] = false
 	}
 	for name, p := range props {
-		if pm, ok := p.(map[string]any); ok && !(top && name == "metadata") {
+		if pm, ok := p.(map[string]any); ok && (!top || name != "metadata") {
 			closeObjects(pm, false)
 		}
 	}
