@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,6 +137,7 @@ type nodeSync struct {
 	// direct read raises maxEpoch past those.
 	stale    bool
 	failures map[string]string
+	verdicts map[string]bool // VIP -> last health verdict here, for Events on flips
 	maxEpoch map[string]int64
 	bound    map[string]int64 // VIP -> epoch it is bound at here
 	held     map[string]hold
@@ -272,6 +274,7 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 	for _, name := range s.probes.VIPs() {
 		if !seen[name] {
 			s.probes.Remove(name)
+			delete(s.verdicts, name)
 		}
 	}
 	for name := range s.held {
@@ -462,12 +465,25 @@ func (s *nodeSync) vipEvent(ctx context.Context, vip, eventType, reason, action,
 	s.events.Eventf(&v, nil, eventType, reason, action, note, args...)
 }
 
-// healthChanged is the probe manager's callback: the node's eligibility for vip flipped.
+// healthChanged is the probe manager's callback: the node's eligibility for vip changed.
+// It records an Event when the verdict flips, and when a first verdict is a failure; not
+// for checks still without a verdict, nor for a first pass (every new VIP would get one
+// per node).
 func (s *nodeSync) healthChanged(vip string, h probe.Health) {
-	if h.Eligible {
+	if strings.HasSuffix(h.Reason, vigilv1.NoVerdictYet) {
+		return
+	}
+	s.mu.Lock()
+	prev, known := s.verdicts[vip]
+	s.verdicts[vip] = h.Eligible
+	s.mu.Unlock()
+	switch {
+	case known && prev == h.Eligible, !known && h.Eligible:
+		return
+	case h.Eligible:
 		s.vipEvent(context.Background(), vip, corev1.EventTypeNormal, "HealthChecksPassing", "HealthCheck", "%s: %s", s.node, h.Reason)
-	} else {
-		s.vipEvent(context.Background(), vip, corev1.EventTypeWarning, "HealthCheckFailing", "HealthCheck", "%s: %s", s.node, h.Reason)
+	default:
+		s.vipEvent(context.Background(), vip, corev1.EventTypeWarning, "HealthCheckFailing", "HealthCheck", "%s: check %s fails: %s", s.node, h.Check, h.Reason)
 	}
 }
 
@@ -539,7 +555,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	api := &apiWatch{reader: mgr.GetAPIReader(), node: o.NodeName, lastOK: time.Now(), metrics: m}
 	s = &nodeSync{client: mgr.GetClient(), reader: mgr.GetAPIReader(), node: o.NodeName, clock: clock.RealClock{}, addrs: addrs, dp: dp, probes: probes, report: rep,
 		gossip: g, api: api, fence: o.FenceAfter, drain: o.HandoverDrain, metrics: m, events: mgr.GetEventRecorder("vigil-agent"),
-		maxEpoch: map[string]int64{}, bound: map[string]int64{}, held: map[string]hold{}, forwards: map[string]forward{}, taken: map[string]int64{}}
+		verdicts: map[string]bool{}, maxEpoch: map[string]int64{}, bound: map[string]int64{}, held: map[string]hold{}, forwards: map[string]forward{}, taken: map[string]int64{}}
 	if fwd != nil { // a nil *NFT in the interface field would not compare equal to nil
 		s.fwd = fwd
 	}

@@ -19,6 +19,7 @@ import (
 type Health struct {
 	Eligible bool
 	Reason   string // why not eligible, or what made it eligible again
+	Check    string // the first check that does not pass, when not eligible
 }
 
 // Manager runs the health checks of every VIP on this node and reports eligibility
@@ -247,7 +248,7 @@ func updateHealth(v *vipChecks) (bool, Health) {
 	sort.Strings(names)
 	for _, name := range names {
 		if c := v.checks[name]; c.h.State != Passing {
-			h = Health{Eligible: false, Reason: c.reason}
+			h = Health{Eligible: false, Reason: c.reason, Check: name}
 			break
 		}
 	}

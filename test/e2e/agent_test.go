@@ -13,6 +13,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -269,4 +270,42 @@ func TestAgentSaysWhyItCannotHoldAVIP(t *testing.T) {
 	if strings.Count(agent.Log(), "cannot hold VIP") != 2 {
 		t.Errorf("each failure should be logged once, not on every resync:\n%s", agent.Log())
 	}
+	// And `kubectl describe vip` says it too.
+	e.waitEvent("VirtualIP", "no-such-nic", "BindFailed", 5*time.Second, "node-a cannot hold the address", "nope0")
+}
+
+// waitEvent waits for an Event with that reason about the named object (VirtualIPs and
+// NodeAgents are cluster-scoped: their Events live in the default namespace), whose note
+// contains every one of words, and returns the note.
+func (e *env) waitEvent(kind, name, reason string, within time.Duration, words ...string) string {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var list eventsv1.EventList
+		if err := e.c.List(context.Background(), &list, client.InNamespace("default")); err != nil {
+			e.t.Fatal(err)
+		}
+		var seen []string
+		for _, ev := range list.Items {
+			if ev.Regarding.Kind == kind && ev.Regarding.Name == name {
+				if ev.Reason == reason && ev.Regarding.UID != "" && containsAll(ev.Note, words) {
+					return ev.Note
+				}
+				seen = append(seen, ev.Reason+": "+ev.Note)
+			}
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no %s Event about %s %s within %v; seen: %q", reason, kind, name, within, seen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func containsAll(s string, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
 }

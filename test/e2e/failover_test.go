@@ -111,6 +111,7 @@ func TestApplyCrashServiceDownAndPlannedHandover(t *testing.T) {
 	if tr := e.get("web").Status.LastTransition; tr == nil || tr.Reason != "OwnerUnhealthy" {
 		t.Errorf("last transition %+v, want OwnerUnhealthy", tr)
 	}
+	e.waitEvent("VirtualIP", "web", "HealthCheckFailing", 5*time.Second, first+": check web fails: ", "connection refused")
 	if err := e.l.StartService(first); err != nil {
 		t.Fatal(err)
 	}
@@ -182,6 +183,8 @@ func TestConflictAndSpread(t *testing.T) {
 				t.Errorf("the newer VirtualIP has owner %q", s.Owner)
 			}
 			t.Logf("Conflict: %s", c.Message)
+			// A VirtualIP that never had an owner says so in an Event too.
+			e.waitEvent("VirtualIP", "second", vigilv1.ReasonAddressInUse, 5*time.Second)
 			break
 		}
 		if time.Now().After(deadline) {

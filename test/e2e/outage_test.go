@@ -88,4 +88,6 @@ func TestAPIOutage(t *testing.T) {
 	if after := lab.AnalyzeFault(samples, back, o.NewOwner); after.Failed != 0 || after.Moves != 0 {
 		t.Errorf("after the API server returned: %d failed requests (%s), %d moves; want none", after.Failed, after.Failures(back), after.Moves)
 	}
+	// The takeover's Event, recorded during the outage, reaches the API once it is back.
+	e.waitEvent("VirtualIP", "web", "TakenOver", 30*time.Second)
 }

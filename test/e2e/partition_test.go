@@ -54,6 +54,9 @@ func TestIsolatedOwnerFencesItself(t *testing.T) {
 	if holders != 1 {
 		t.Errorf("after the partition healed %d nodes hold %s, want 1", holders, v4)
 	}
+	// The Events written while cut off arrive after the heal (the recorder retries).
+	e.waitEvent("NodeAgent", owner, "Fenced", 30*time.Second)
+	e.waitEvent("NodeAgent", owner, "Unfenced", 30*time.Second)
 }
 
 // Cordoning the owner's Node moves its VIPs, make before break.
