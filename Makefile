@@ -38,6 +38,7 @@ manifests: tools ## Generate the CRD and RBAC under config/, copy them into the 
 	cp config/rbac/controller/role.yaml charts/vigil/files/controller-role.yaml
 	cp config/rbac/agent/role.yaml charts/vigil/files/agent-role.yaml
 	$(HELM_DOCS) --chart-search-root charts --template-files README.md.gotmpl --log-level warning
+	go run ./hack/docgen docs/operations.md
 
 .PHONY: verify
 verify: tools ## Fail when generated code or manifests are stale.
@@ -86,6 +87,7 @@ image: ## Build bin/vigil-image.tar, a linux/amd64+arm64 OCI image (oci-archive)
 test: tools verify lint ## Run every test: unit, API validation and controller tests against a real kube-apiserver.
 	@echo "== go test (etcd and kube-apiserver from $(ASSETS)) =="
 	KUBEBUILDER_ASSETS=$(ASSETS) VIGIL_TOOLS_BIN=$(TOOLS_BIN) VIGIL_MONITORING_CRDS=$(MONITORING_CRDS) go test -count=1 -v $(GOTEST_FLAGS) ./...
+	go test -run='^$$' -fuzz=FuzzConvert -fuzztime=10s ./internal/keepalived
 
 ##@ Benchmarks
 

@@ -27,6 +27,7 @@ Usage:
   vigil controller [flags]   elect an owner node for every VirtualIP (Deployment)
   vigil agent [flags]        bind, announce and health-check VIPs on this node (DaemonSet)
   vigil version              print the version, commit and Go version
+  vigil convert keepalived [flags] FILE...   print VirtualIPs for a keepalived.conf
 
 Run 'vigil <command> -h' for the flags of a command.
 `
@@ -55,6 +56,9 @@ func run(args []string) error {
 		}
 		fmt.Println(version.Get())
 		return nil
+	}
+	if cmd == "convert" {
+		return runConvert(args)
 	}
 	fs := flag.NewFlagSet("vigil "+cmd, flag.ContinueOnError)
 	kubeconfig := fs.String("kubeconfig", "", "path to a kubeconfig; default: $KUBECONFIG, in-cluster config, then ~/.kube/config")
