@@ -710,8 +710,7 @@ func (s *nodeSync) agentEvent(ctx context.Context, eventType, reason, action, no
 // on controller-runtime's registry.
 func registerMetrics(o *Options, probes *probe.Manager, ann *announce.Raw) (*metrics, error) {
 	m := newMetrics()
-	cs := append(m.collectors(), probes, ann, version.NewCollector())
-	for _, c := range cs {
+	for _, c := range append(m.collectors(), probes, ann, version.NewCollector()) {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}

@@ -1,10 +1,17 @@
 package agent
 
 import (
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vishvananda/netns"
 
+	"vigil.dev/vigil/agent/announce"
 	"vigil.dev/vigil/agent/dataplane"
+	"vigil.dev/vigil/agent/probe"
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/membership"
+	"vigil.dev/vigil/internal/promutil"
+	"vigil.dev/vigil/internal/version"
 )
 
 // metrics are the agent's own vigil_agent_* metrics; the probe manager, the announcer and
@@ -30,6 +37,15 @@ func newMetrics() *metrics {
 		eligible: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_agent_vip_eligible",
 			Help: "1 while this node may hold the VirtualIP (selected, interface found, every check passing), as reported in its NodeAgent."}, []string{"virtualip"}),
 	}
+}
+
+// MetricDescriptions describes every vigil_* metric the agent can export, memberlist's,
+// the probes' and the announcements' included (docs/operations.md is checked against it).
+func MetricDescriptions() []*prometheus.Desc {
+	probes := probe.NewManager(probe.Env{NS: netns.None()}, logr.Discard(), func(string, probe.Health) {})
+	defer probes.Stop()
+	cs := append(newMetrics().collectors(), probes, announce.NewRaw(netns.None()), version.NewCollector())
+	return promutil.Describe(append(cs, membership.NewMetrics().Collectors()...)...)
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
@@ -60,25 +76,18 @@ func (m *metrics) observeReports(reports []vigilv1.VIPEligibility) {
 	}
 	m.eligible.Reset()
 	for _, r := range reports {
-		m.eligible.WithLabelValues(r.Name).Set(boolValue(r.Eligible))
+		m.eligible.WithLabelValues(r.Name).Set(promutil.Bool(r.Eligible))
 	}
 }
 
 func (m *metrics) setFenced(f bool) {
 	if m != nil {
-		m.fenced.Set(boolValue(f))
+		m.fenced.Set(promutil.Bool(f))
 	}
 }
 
 func (m *metrics) setAPIReachable(ok bool) {
 	if m != nil {
-		m.apiReachable.Set(boolValue(ok))
+		m.apiReachable.Set(promutil.Bool(ok))
 	}
-}
-
-func boolValue(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

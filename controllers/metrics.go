@@ -13,6 +13,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/membership"
+	"vigil.dev/vigil/internal/promutil"
+	"vigil.dev/vigil/internal/version"
 )
 
 // Metrics are the controller's vigil_* metrics. Per-VirtualIP series are labelled with the
@@ -59,13 +62,25 @@ func NewMetrics() *Metrics {
 // Register adds the metrics, and collectors of the VirtualIPs in reader (the manager's
 // cache) exported while leading() is true, to reg.
 func (m *Metrics) Register(reg prometheus.Registerer, reader client.Reader, leading func() bool) error {
-	for _, c := range []prometheus.Collector{m.ownerChanges, m.failover, m.decisions, m.leader,
-		&virtualIPCollector{reader: reader, leading: leading}, &nodeAgentCollector{metrics: m, leading: leading}} {
+	for _, c := range m.collectors(reader, leading) {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (m *Metrics) collectors(reader client.Reader, leading func() bool) []prometheus.Collector {
+	return []prometheus.Collector{m.ownerChanges, m.failover, m.decisions, m.leader,
+		&virtualIPCollector{reader: reader, leading: leading}, &nodeAgentCollector{metrics: m, leading: leading}}
+}
+
+// MetricDescriptions describes every vigil_* metric the controller can export, memberlist's
+// included (docs/operations.md is checked against it).
+func MetricDescriptions() []*prometheus.Desc {
+	cs := append(NewMetrics().collectors(nil, func() bool { return false }), version.NewCollector())
+	cs = append(cs, membership.NewMetrics().Collectors()...)
+	return promutil.Describe(cs...)
 }
 
 // SetLeader records whether this replica leads.
@@ -210,7 +225,7 @@ func (c *virtualIPCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, t := range []string{vigilv1.ConditionReady, vigilv1.ConditionDegraded, vigilv1.ConditionConflict} {
 			if cond := meta.FindStatusCondition(v.Status.Conditions, t); cond != nil {
-				ch <- prometheus.MustNewConstMetric(conditionDesc, prometheus.GaugeValue, boolValue(cond.Status == metav1.ConditionTrue), v.Name, t)
+				ch <- prometheus.MustNewConstMetric(conditionDesc, prometheus.GaugeValue, promutil.Bool(cond.Status == metav1.ConditionTrue), v.Name, t)
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(standbysDesc, prometheus.GaugeValue, float64(len(v.Status.Standbys)), v.Name)
@@ -233,13 +248,6 @@ func (c *nodeAgentCollector) Collect(ch chan<- prometheus.Metric) {
 	c.metrics.mu.Lock()
 	defer c.metrics.mu.Unlock()
 	for node, alive := range c.metrics.alive {
-		ch <- prometheus.MustNewConstMetric(aliveDesc, prometheus.GaugeValue, boolValue(alive), node)
+		ch <- prometheus.MustNewConstMetric(aliveDesc, prometheus.GaugeValue, promutil.Bool(alive), node)
 	}
-}
-
-func boolValue(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

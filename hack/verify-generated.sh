@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fails when deepcopy code, CRDs or RBAC are not what `make generate manifests` produces
+# Fails when deepcopy code, CRDs, RBAC, the chart's README or the reference tables of
+# docs/operations.md are not what `make generate manifests` produces
 # from the current sources. It regenerates in a scratch copy, so the work tree is untouched.
 set -euo pipefail
 : "${CONTROLLER_GEN:?set CONTROLLER_GEN to the controller-gen binary}"
@@ -11,7 +12,7 @@ tar -C "$root" --exclude=./.git --exclude=./bin -cf - . | tar -C "$scratch" -xf 
 (cd "$scratch" && make -s generate manifests CONTROLLER_GEN="$CONTROLLER_GEN" >/dev/null)
 
 stale=0
-for dir in api config charts; do
+for dir in api config charts docs; do
   if ! diff -r -q "$root/$dir" "$scratch/$dir" >/dev/null; then
     diff -r -u "$root/$dir" "$scratch/$dir" | head -40 || true
     stale=1

@@ -2,6 +2,8 @@ package probe
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"vigil.dev/vigil/internal/promutil"
 )
 
 var (
@@ -36,7 +38,7 @@ func (m *Manager) Collect(ch chan<- prometheus.Metric) {
 	for vip, v := range m.vips {
 		for name, c := range v.checks {
 			if c.h.State != Unknown {
-				ch <- prometheus.MustNewConstMetric(resultDesc, prometheus.GaugeValue, map[State]float64{Passing: 1, Failing: 0}[c.h.State], vip, name)
+				ch <- prometheus.MustNewConstMetric(resultDesc, prometheus.GaugeValue, promutil.Bool(c.h.State == Passing), vip, name)
 			}
 			if sp, ok := m.probes[c.key]; ok && sp.last > 0 {
 				ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.GaugeValue, sp.last.Seconds(), vip, name)

@@ -54,7 +54,14 @@ func demo(fs *flag.FlagSet, args []string) error {
 	}()
 	fmt.Print(l)
 
-	say("starting vigil controller (control-plane namespace) and vigil agent on every node")
+	say("installing Vigil: helm install vigil charts/vigil --namespace vigil-system")
+	inst, err := l.InstallVigil(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Print(inst.Output)
+
+	say("starting the controller (control-plane namespace) and an agent on every node, with the chart's args and ServiceAccount tokens")
 	if _, err := l.StartController(vigilBin); err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 
 	gometrics "github.com/hashicorp/go-metrics"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"vigil.dev/vigil/internal/promutil"
 )
 
 // Metrics exports memberlist's own metrics (which it emits through hashicorp/go-metrics)
@@ -69,8 +71,7 @@ func NewMetrics() *Metrics {
 // Register adds the metrics to reg and makes them memberlist's go-metrics sink. memberlist
 // reports through go-metrics' process-wide default, so one process has one sink.
 func (m *Metrics) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.up, m.members, m.healthScore, m.instances, m.messages, m.degraded,
-		m.tcpAccepts, m.tcpConnects, m.sentBytes, m.recvBytes, m.durations, m.broadcasts, m.stateBytes, m.unmapped} {
+	for _, c := range m.Collectors() {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -85,12 +86,18 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 	return err
 }
 
+// Collectors are the metrics Register registers.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.up, m.members, m.healthScore, m.instances, m.messages, m.degraded,
+		m.tcpAccepts, m.tcpConnects, m.sentBytes, m.recvBytes, m.durations, m.broadcasts, m.stateBytes, m.unmapped}
+}
+
 // SetUp records whether the member runs.
 func (m *Metrics) SetUp(up bool) {
 	if m == nil {
 		return
 	}
-	m.up.Set(map[bool]float64{false: 0, true: 1}[up])
+	m.up.Set(promutil.Bool(up))
 }
 
 // setMembers records the members seen, by state.

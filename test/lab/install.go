@@ -34,8 +34,10 @@ type Installation struct {
 	Namespace  string
 	Controller Workload
 	Agent      Workload
-	// Manifest is what helm installed (`helm get manifest`).
+	// Manifest is what helm installed (`helm get manifest`); Output what helm install said
+	// (the chart's NOTES).
 	Manifest string
+	Output   string
 }
 
 // Workload is one of the chart's containers.
@@ -66,7 +68,8 @@ func (l *Lab) InstallVigil(ctx context.Context, helmArgs ...string) (*Installati
 	}
 	args := append([]string{"install", "vigil", filepath.Join(repoRoot(), "charts", "vigil"),
 		"--namespace", VigilNamespace, "--kubeconfig", l.Kubeconfig}, helmArgs...)
-	if out, err := l.helm(helm, args...); err != nil {
+	out, err := l.helm(helm, args...)
+	if err != nil {
 		return nil, fmt.Errorf("helm install: %w\n%s", err, out)
 	}
 	if err := l.waitForCRDs(ctx); err != nil {
@@ -76,7 +79,7 @@ func (l *Lab) InstallVigil(ctx context.Context, helmArgs ...string) (*Installati
 	if err != nil {
 		return nil, fmt.Errorf("helm get manifest: %w\n%s", err, manifest)
 	}
-	inst := &Installation{Namespace: VigilNamespace, Manifest: manifest}
+	inst := &Installation{Namespace: VigilNamespace, Manifest: manifest, Output: out}
 	if inst.Controller, inst.Agent, err = workloads(manifest); err != nil {
 		return nil, err
 	}
