@@ -137,7 +137,9 @@ type nodeSync struct {
 	// direct read raises maxEpoch past those.
 	stale    bool
 	failures map[string]string
-	verdicts map[string]bool // VIP -> last health verdict here, for Events on flips
+
+	verdictsMu sync.Mutex
+	verdicts   map[string]bool // VIP -> last health verdict here, for Events on flips
 	maxEpoch map[string]int64
 	bound    map[string]int64 // VIP -> epoch it is bound at here
 	held     map[string]hold
@@ -274,7 +276,9 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 	for _, name := range s.probes.VIPs() {
 		if !seen[name] {
 			s.probes.Remove(name)
+			s.verdictsMu.Lock()
 			delete(s.verdicts, name)
+			s.verdictsMu.Unlock()
 		}
 	}
 	for name := range s.held {
@@ -473,10 +477,11 @@ func (s *nodeSync) healthChanged(vip string, h probe.Health) {
 	if strings.HasSuffix(h.Reason, vigilv1.NoVerdictYet) {
 		return
 	}
-	s.mu.Lock()
+	// Not s.mu: the probe manager calls this from Set, inside Reconcile, which holds it.
+	s.verdictsMu.Lock()
 	prev, known := s.verdicts[vip]
 	s.verdicts[vip] = h.Eligible
-	s.mu.Unlock()
+	s.verdictsMu.Unlock()
 	switch {
 	case known && prev == h.Eligible, !known && h.Eligible:
 		return

@@ -18,6 +18,7 @@ KUBE_STAGING_VERSION=${KUBE_STAGING_VERSION:-v0.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 CONTROLLER_TOOLS_VERSION=${CONTROLLER_TOOLS_VERSION:-v0.23.0}
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
+HELM_KUBE_MINOR=${HELM_KUBE_MINOR:-37} # the minor version of helm's client-go
 KUBECONFORM_VERSION=${KUBECONFORM_VERSION:-v0.8.0}
 GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
 HELM_DOCS_VERSION=${HELM_DOCS_VERSION:-v1.14.2}
@@ -114,15 +115,27 @@ build_etcd() (
   mv "$work/etcd" "$ASSETS_DIR.tmp/etcd"
 )
 
-# go_install NAME PKG VERSION: installs one Go tool as $BIN_DIR/NAME-VERSION, linked as NAME.
+# go_install NAME PKG VERSION [LDFLAGS] [SUFFIX]: installs one Go tool as
+# $BIN_DIR/NAME-VERSION[SUFFIX], linked as NAME by link_tool.
 go_install() (
-  name=$1 pkg=$2 version=$3
+  name=$1 pkg=$2 version=$3 ldflags=${4:-} suffix=${5:-}
   work=$(mktemp -d "${TMPDIR:-/tmp}/vigil-gobin-XXXXXX")
   trap 'rm -rf "$work"' EXIT
-  GOBIN=$work go install "$pkg@$version"
+  GOBIN=$work go install -ldflags="$ldflags" "$pkg@$version"
   mkdir -p "$BIN_DIR"
-  mv "$work/$name" "$BIN_DIR/$name-$version"
+  mv "$work/$name" "$BIN_DIR/$name-$version$suffix"
 )
+
+# helm_ldflags stamps helm as its own Makefile does: its version, and the Kubernetes version
+# of its client-go (v0.37 -> 1.37), which `helm template` assumes without --kube-version
+# (unstamped, it assumes 1.20, and refuses charts that need a newer Kubernetes).
+helm_ldflags() {
+  local flags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.metadata="
+  for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    flags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$HELM_KUBE_MINOR"
+  done
+  echo "$flags"
+}
 
 link_tool() { ln -sf "$1-$2" "$BIN_DIR/$1"; }
 
@@ -182,8 +195,8 @@ install() {
   fi
   step "controller-gen $CONTROLLER_TOOLS_VERSION" "$BIN_DIR/controller-gen-$CONTROLLER_TOOLS_VERSION" \
     go_install controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_TOOLS_VERSION"
-  step "helm $HELM_VERSION" "$BIN_DIR/helm-$HELM_VERSION" \
-    go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+  step "helm $HELM_VERSION" "$BIN_DIR/helm-$HELM_VERSION-k8s1.$HELM_KUBE_MINOR" \
+    go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$(helm_ldflags)" "-k8s1.$HELM_KUBE_MINOR"
   step "kubeconform $KUBECONFORM_VERSION" "$BIN_DIR/kubeconform-$KUBECONFORM_VERSION" \
     go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
   step "helm-docs $HELM_DOCS_VERSION" "$BIN_DIR/helm-docs-$HELM_DOCS_VERSION" \
@@ -192,7 +205,7 @@ install() {
     go_install promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_MODULE_VERSION"
   step "prometheus-operator CRDs $PROMETHEUS_OPERATOR_VERSION" "$CRDS_DIR/.done" fetch_prometheus_operator_crds
   link_tool controller-gen "$CONTROLLER_TOOLS_VERSION"
-  link_tool helm "$HELM_VERSION"
+  link_tool helm "$HELM_VERSION-k8s1.$HELM_KUBE_MINOR"
   link_tool kubeconform "$KUBECONFORM_VERSION"
   link_tool helm-docs "$HELM_DOCS_VERSION"
   link_tool promtool "$PROMETHEUS_MODULE_VERSION"
