@@ -140,11 +140,11 @@ type nodeSync struct {
 
 	verdictsMu sync.Mutex
 	verdicts   map[string]bool // VIP -> last health verdict here, for Events on flips
-	maxEpoch map[string]int64
-	bound    map[string]int64 // VIP -> epoch it is bound at here
-	held     map[string]hold
-	forwards map[string]forward
-	taken    map[string]int64 // VIP -> epoch whose dead owner this node took over from
+	maxEpoch   map[string]int64
+	bound      map[string]int64 // VIP -> epoch it is bound at here
+	held       map[string]hold
+	forwards   map[string]forward
+	taken      map[string]int64 // VIP -> epoch whose dead owner this node took over from
 }
 
 var syncRequest = reconcile.Request{NamespacedName: types.NamespacedName{Name: "node"}}
