@@ -1,7 +1,6 @@
 package keepalived
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,14 +66,7 @@ func FuzzConvert(f *testing.F) {
 		if twoHosts {
 			sources = []Source{{Node: "node-a", Config: cfg}, {Node: "node-b.example.com", Config: cfg}}
 		}
-		res, err := Convert(sources)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		if err := WriteYAML(&out, res); err != nil {
-			t.Fatal(err)
-		}
-		checkOutput(t, out.Bytes(), res)
+		out, res := convertToYAML(t, sources)
+		checkOutput(t, out, res)
 	})
 }
