@@ -111,6 +111,15 @@ bench-probes: ## CPU, RSS, goroutines and FDs of 100 VIPs x 3 checks at 1 s, sha
 	bin/lab bench-probes --vips $(or $(VIPS),100) --for $(or $(DURATION),60s)
 	bin/lab bench-probes --vips $(or $(VIPS),100) --for $(or $(DURATION),60s) --distinct
 
+# make chaos DURATION=10m SEED=42 LOGS=/tmp/chaos-logs: DURATION is how long faults are injected
+# (Vigil's start and the final settle come on top); SEED, when given, replays a schedule (the report
+# names each run's seed); LOGS, when given, keeps the processes' logs there.
+.PHONY: chaos
+chaos: tools build ## Random real faults in a 4-node lab, invariants checked all along (DURATION=10m SEED=... LOGS=dir): docs/bench/chaos.json and a summary.
+	go build -o bin/lab ./hack/lab
+	KUBEBUILDER_ASSETS=$(ASSETS) VIGIL_TOOLS_BIN=$(TOOLS_BIN) bin/lab chaos --vigil bin/vigil --for $(or $(DURATION),10m) \
+	  $(if $(SEED),--seed $(SEED)) $(if $(LOGS),--logs $(LOGS)) --out docs/bench/chaos.json
+
 ##@ Demo
 
 .PHONY: demo

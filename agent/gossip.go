@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
@@ -28,6 +29,8 @@ type gossip struct {
 	report   *reporter
 	log      logr.Logger
 	onChange func()
+	// onFailure is told when memberlist cannot start, once per distinct error.
+	onFailure func(err error)
 
 	mu       sync.Mutex
 	member   *membership.Member
@@ -50,20 +53,36 @@ func (g *gossip) ready() error {
 	return errors.New("memberlist not started yet")
 }
 
+// run starts the member, retrying with a jittered, capped backoff (N agents restarted
+// together must not hit the API server in lockstep), and then rejoins lost peers.
 func (g *gossip) run(ctx context.Context) {
+	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.2, Steps: 1 << 30, Cap: 30 * time.Second}
 	for g.get() == nil {
-		if err := g.start(ctx); err != nil {
-			g.mu.Lock()
-			g.startErr = err
-			g.mu.Unlock()
-			g.log.Info("memberlist not started yet, retrying", "reason", err.Error())
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
+		err := g.start(ctx)
+		if err == nil {
+			break
+		}
+		g.mu.Lock()
+		changed := g.startErr == nil || g.startErr.Error() != err.Error()
+		g.startErr = err
+		g.mu.Unlock()
+		if changed {
+			// An error, not a quiet retry: without memberlist a dead node is noticed only by
+			// its heartbeat (seconds, not milliseconds), and the agent is not Ready.
+			g.log.Error(err, "memberlist cannot start; failover falls back on API heartbeats until it does")
+			if g.onFailure != nil {
+				g.onFailure(err)
 			}
 		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff.Step()):
+		}
 	}
+	g.mu.Lock()
+	g.startErr = nil
+	g.mu.Unlock()
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
@@ -77,7 +96,7 @@ func (g *gossip) run(ctx context.Context) {
 }
 
 func (g *gossip) start(ctx context.Context) error {
-	key, err := membership.ReadKey(ctx, g.reader, g.opts.Namespace)
+	keys, err := membership.ReadKeys(ctx, g.reader, g.opts.Namespace)
 	if err != nil {
 		return err
 	}
@@ -91,10 +110,12 @@ func (g *gossip) start(ctx context.Context) error {
 			}
 		}
 	}
-	m, err := membership.Start(g.node, g.opts.Memberlist, advertise, key, g.log, func(string, bool) { g.onChange() })
+	m, err := membership.Start(g.node, g.opts.Memberlist, advertise, keys, g.log, func(string, bool) { g.onChange() })
 	if err != nil {
 		return err
 	}
+	// Follow key rotations (the Secret's keyring) for as long as the agent runs.
+	go m.FollowKeys(ctx, membership.KeyPollInterval, membership.KeyReader(g.reader, g.opts.Namespace))
 	g.mu.Lock()
 	g.member = m
 	g.mu.Unlock()
@@ -107,6 +128,23 @@ func (g *gossip) get() *membership.Member {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.member
+}
+
+// reachable lists the members memberlist counts alive and does not suspect; nil before
+// memberlist runs.
+func (g *gossip) reachable() map[string]bool {
+	if m := g.get(); m != nil {
+		return m.Reachable()
+	}
+	return nil
+}
+
+// pingAll pings the peers (name -> host:port) directly; nil before memberlist runs.
+func (g *gossip) pingAll(peers map[string]string) map[string]bool {
+	if m := g.get(); m != nil {
+		return m.PingAll(peers)
+	}
+	return nil
 }
 
 // states is memberlist's view of the members, nil before memberlist runs.
@@ -134,27 +172,6 @@ func (g *gossip) join(ctx context.Context) {
 	if _, err := m.Join(peers); err != nil {
 		g.log.V(1).Info("joining memberlist peers", "peers", peers, "error", err.Error())
 	}
-}
-
-// majority reports whether this member sees more than half of the agents it knows of
-// (itself included) alive. Without memberlist it is false.
-func (g *gossip) majority(ctx context.Context) bool {
-	m := g.get()
-	if m == nil {
-		return false
-	}
-	var agents vigilv1.NodeAgentList
-	if err := g.client.List(ctx, &agents); err != nil || len(agents.Items) == 0 {
-		return false
-	}
-	alive := m.Alive()
-	n := 0
-	for _, a := range agents.Items {
-		if slices.Contains(alive, a.Name) {
-			n++
-		}
-	}
-	return 2*n > len(agents.Items)
 }
 
 func (g *gossip) leave() {

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"time"
+
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netns"
@@ -22,6 +24,7 @@ type metrics struct {
 	fenced       prometheus.Gauge
 	apiReachable prometheus.Gauge
 	eligible     *prometheus.GaugeVec
+	renewals     prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -34,6 +37,9 @@ func newMetrics() *metrics {
 			Help: "1 while the agent has released every VIP because it reaches neither the API server nor a majority of its peers."}),
 		apiReachable: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_agent_api_reachable",
 			Help: "1 while the agent's last read of the API server (one a second) succeeded."}),
+		renewals: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_agent_address_renewal_interval_seconds",
+			Help:    "Time between two renewals of the VIP addresses' kernel lifetime (due every --address-lifetime/4; a busy node renews late, and an address lapses when renewals stop for its lifetime).",
+			Buckets: []float64{0.1, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 5}}),
 		eligible: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_agent_vip_eligible",
 			Help: "1 while this node may hold the VirtualIP (selected, interface found, every check passing), as reported in its NodeAgent."}, []string{"virtualip"}),
 	}
@@ -49,7 +55,7 @@ func MetricDescriptions() []*prometheus.Desc {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.vipsBound, m.bindErrors, m.fenced, m.apiReachable, m.eligible}
+	return []prometheus.Collector{m.vipsBound, m.bindErrors, m.fenced, m.apiReachable, m.eligible, m.renewals}
 }
 
 // observeSync records what one sync left bound and which binds failed.
@@ -77,6 +83,12 @@ func (m *metrics) observeReports(reports []vigilv1.VIPEligibility) {
 	m.eligible.Reset()
 	for _, r := range reports {
 		m.eligible.WithLabelValues(r.Name).Set(promutil.Bool(r.Eligible))
+	}
+}
+
+func (m *metrics) observeRenewal(gap time.Duration) {
+	if m != nil {
+		m.renewals.Observe(gap.Seconds())
 	}
 }
 

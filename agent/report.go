@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -32,6 +33,7 @@ type reporter struct {
 	vips       []vigilv1.VIPEligibility // wanted, sorted by name
 	draining   bool
 	memberAddr string
+	gateways   []string
 	version    int // bumped on every change
 	written    int // version last written
 	kick       chan struct{}
@@ -42,10 +44,12 @@ func newReporter(c client.Client, node string, clk clock.PassiveClock) *reporter
 }
 
 // mergeReport carries each VIP's Since over from the previous report while its eligibility
-// is unchanged, and sets it to now when it changed. Pure.
+// is unchanged, and sets it to now when it changed. Reasons are cut to what the schema
+// takes: a report that fails validation would never be written. Pure.
 func mergeReport(prev, next []vigilv1.VIPEligibility, now metav1.MicroTime) []vigilv1.VIPEligibility {
 	out := slices.Clone(next)
 	for i := range out {
+		out[i].Reason = vigilv1.TruncateReason(out[i].Reason)
 		out[i].Since = now
 		for _, p := range prev {
 			if p.Name == out[i].Name && p.Eligible == out[i].Eligible {
@@ -92,6 +96,22 @@ func (r *reporter) SetMemberlistAddress(addr string) {
 	changed := r.memberAddr != addr
 	r.memberAddr = addr
 	if changed {
+		r.version++
+	}
+	r.mu.Unlock()
+	if changed {
+		r.poke()
+	}
+}
+
+// SetGateways publishes the node's default gateways (at most 4, the schema's limit).
+func (r *reporter) SetGateways(gws []string) {
+	slices.Sort(gws)
+	gws = gws[:min(len(gws), 4)]
+	r.mu.Lock()
+	changed := !slices.Equal(r.gateways, gws)
+	if changed {
+		r.gateways = gws
 		r.version++
 	}
 	r.mu.Unlock()
@@ -156,6 +176,7 @@ func (r *reporter) write(ctx context.Context, full bool) error {
 		"heartbeatTime":     metav1.NewTime(r.clock.Now()).Rfc3339Copy(),
 		"draining":          r.draining,
 		"memberlistAddress": r.memberAddr,
+		"gateways":          r.gateways,
 	}
 	if full || version != r.written {
 		vips := r.vips
@@ -172,8 +193,8 @@ func (r *reporter) write(ctx context.Context, full bool) error {
 	na := &vigilv1.NodeAgent{ObjectMeta: metav1.ObjectMeta{Name: r.node}}
 	err = r.client.Status().Patch(ctx, na, client.RawPatch(types.MergePatchType, patch))
 	if apierrors.IsNotFound(err) {
-		if err := r.client.Create(ctx, na); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating NodeAgent %s: %w", r.node, err)
+		if err := r.create(ctx); err != nil {
+			return err
 		}
 		err = r.client.Status().Patch(ctx, na, client.RawPatch(types.MergePatchType, patch))
 	}
@@ -185,5 +206,20 @@ func (r *reporter) write(ctx context.Context, full bool) error {
 		r.written = version
 	}
 	r.mu.Unlock()
+	return nil
+}
+
+// create makes the node's NodeAgent, owned by its Node: deleting the Node deletes it (the
+// garbage collector), so that a node gone for good stops counting among the agents.
+func (r *reporter) create(ctx context.Context) error {
+	na := &vigilv1.NodeAgent{ObjectMeta: metav1.ObjectMeta{Name: r.node}}
+	var node corev1.Node
+	if err := r.client.Get(ctx, client.ObjectKey{Name: r.node}, &node); err != nil {
+		return fmt.Errorf("reading Node %s to own its NodeAgent: %w", r.node, err)
+	}
+	na.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}
+	if err := r.client.Create(ctx, na); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating NodeAgent %s: %w", r.node, err)
+	}
 	return nil
 }

@@ -1,55 +1,12 @@
 package agent
 
 import (
-	"context"
 	"slices"
-	"sync"
 	"time"
-
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/internal/membership"
 )
-
-// apiWatch tells whether the API server answers: one small read a second.
-type apiWatch struct {
-	reader  client.Reader
-	node    string
-	metrics *metrics
-
-	mu     sync.Mutex
-	lastOK time.Time
-}
-
-func (a *apiWatch) run(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := a.reader.Get(rctx, client.ObjectKey{Name: a.node}, &vigilv1.NodeAgent{})
-		cancel()
-		ok := err == nil || client.IgnoreNotFound(err) == nil
-		if ok {
-			a.mu.Lock()
-			a.lastOK = time.Now()
-			a.mu.Unlock()
-		}
-		a.metrics.setAPIReachable(ok)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// down reports whether the API server has not answered for longer than d.
-func (a *apiWatch) down(d time.Duration) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return time.Since(a.lastOK) > d
-}
 
 // Takeover decides, during an API outage, whether this node takes a VIP whose owner died:
 // the controller cannot elect while the API server is down, but an owner's death must

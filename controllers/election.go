@@ -27,6 +27,8 @@ type Candidate struct {
 	Draining bool
 	// Reported: the agent has reported on this VIP (its checks have a first verdict).
 	Reported bool
+	// BoundEpoch is the epoch at which the node reports holding the VIP (0: it does not).
+	BoundEpoch int64
 	// Eligible: the agent reports the interface found and every check passing.
 	Eligible bool
 	// Since is when Eligible last changed.
@@ -69,6 +71,11 @@ type Decision struct {
 //   - Fail open: with no eligible candidate, a live owner keeps the VIP (and a VIP without
 //     owner goes to the best live candidate), marked Degraded. Only with no live candidate
 //     is it left without owner.
+//   - Standbys: the other eligible candidates in the order they would win, at most
+//     MaxStandbys of them.
+//   - Takeover: a live node other than the owner that reports holding the current epoch
+//     took the VIP over while no controller could decide; it becomes the owner (a new
+//     epoch), whatever the owner does meanwhile: it is the one serving.
 func Elect(in ElectionInput) Decision {
 	vip := in.VIP
 	current := vip.Status.Owner
@@ -116,16 +123,23 @@ func Elect(in ElectionInput) Decision {
 		return cmp.Or(cmp.Compare(spreadHash(vip.Name, a.Node), spreadHash(vip.Name, b.Node)), cmp.Compare(a.Node, b.Node))
 	}
 	slices.SortFunc(eligible, better)
+	// The best MaxStandbys in takeover order: the status of a VIP that every node of a
+	// large cluster may hold must still fit its schema.
 	standbys := func(owner string) []string {
 		var out []string
 		for _, c := range eligible {
-			if c.Node != owner {
+			if c.Node != owner && len(out) < vigilv1.MaxStandbys {
 				out = append(out, c.Node)
 			}
 		}
 		return out
 	}
 	d := Decision{}
+	if taker := takenOver(vip, live); taker != nil {
+		d.Owner, d.Reason, d.Standbys = taker.Node, vigilv1.ReasonTakenOver, standbys(taker.Node)
+		d.Message = fmt.Sprintf("%s took the address over while no controller could decide (epoch %d); it keeps it", taker.Node, vip.Status.Epoch)
+		return d
+	}
 	// An owner that has not reported (its agent just restarted) keeps the VIP meanwhile.
 	ownerEligible := owner != nil && (owner.Eligible || !owner.Reported) && !owner.Draining
 
@@ -182,6 +196,17 @@ func Elect(in ElectionInput) Decision {
 		d.Reason = ""
 	}
 	return d
+}
+
+// takenOver finds a live node, not the owner, that reports holding the VIP at its current
+// epoch: the agents' takeover while no controller could decide.
+func takenOver(vip *vigilv1.VirtualIP, live []Candidate) *Candidate {
+	for i := range live {
+		if c := &live[i]; c.Node != vip.Status.Owner && vip.Status.Epoch > 0 && c.BoundEpoch == vip.Status.Epoch {
+			return c
+		}
+	}
+	return nil
 }
 
 func sortedLive(live []Candidate, better func(a, b Candidate) int) []Candidate {

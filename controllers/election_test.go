@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -40,6 +41,19 @@ func nodes(descs ...string) []Candidate {
 	return out
 }
 
+// manyNodes are n eligible candidates n00, n01, ... and how many VIPs each holds (nXX holds
+// XX), so that their takeover order is their name order.
+func manyNodes(n int) ([]Candidate, map[string]int) {
+	var out []Candidate
+	owned := map[string]int{}
+	for i := range n {
+		c := node(fmt.Sprintf("n%02d", i))
+		out = append(out, c)
+		owned[c.Node] = i
+	}
+	return out, owned
+}
+
 func vipWith(owner string, mutate ...func(*vigilv1.VirtualIP)) *vigilv1.VirtualIP {
 	v := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: vigilv1.VirtualIPSpec{Address: "198.18.0.100", Preemption: vigilv1.PreemptionNever}}
 	v.Status.Owner = owner
@@ -56,6 +70,10 @@ func prefer(node string, prio int32) func(*vigilv1.VirtualIP) {
 	}
 }
 
+func atEpoch(e int64) func(*vigilv1.VirtualIP) {
+	return func(v *vigilv1.VirtualIP) { v.Status.Epoch = e }
+}
+
 func preemptAfter(d time.Duration) func(*vigilv1.VirtualIP) {
 	return func(v *vigilv1.VirtualIP) {
 		v.Spec.Preemption = vigilv1.PreemptionAlways
@@ -64,6 +82,11 @@ func preemptAfter(d time.Duration) func(*vigilv1.VirtualIP) {
 }
 
 func TestElect(t *testing.T) {
+	many, manyOwned := manyNodes(vigilv1.MaxStandbys + 4)
+	var manyBest []string // n01..n16: every other eligible node, best first, up to the cap
+	for _, c := range many[1 : vigilv1.MaxStandbys+1] {
+		manyBest = append(manyBest, c.Node)
+	}
 	cases := []struct {
 		name       string
 		vip        *vigilv1.VirtualIP
@@ -121,8 +144,16 @@ func TestElect(t *testing.T) {
 		{name: "an owner without a verdict (agent restarting) keeps the VIP", vip: vipWith("a"), candidates: nodes("a?", "b"), owner: "a", standbys: []string{"b"}},
 		{name: "every agent dead: no owner", vip: vipWith("a"), candidates: nodes("a-", "b-"), owner: "", reason: vigilv1.ReasonNoCandidate},
 		{name: "no agents at all", vip: vipWith(""), owner: "", reason: vigilv1.ReasonNoCandidate},
+		{name: "a standby took the VIP over while no controller could decide: it becomes the owner, though the old one came back",
+			vip: vipWith("a", atEpoch(4)), candidates: nodes("a", "b", "c"), mutate: func(cs []Candidate) { cs[1].BoundEpoch = 4 },
+			owner: "b", reason: vigilv1.ReasonTakenOver, standbys: []string{"c", "a"}},
+		{name: "an old epoch reported bound (a make-before-break hold) is no takeover",
+			vip: vipWith("a", atEpoch(4)), candidates: nodes("a", "b"), mutate: func(cs []Candidate) { cs[1].BoundEpoch = 3 },
+			owner: "a", standbys: []string{"b"}},
 		{name: "standbys in takeover order, ineligible ones left out", vip: vipWith("a", prefer("c", 150)), candidates: nodes("a", "b", "c", "d!"),
 			owned: map[string]int{"b": 0}, owner: "a", standbys: []string{"c", "b"}},
+		{name: "standbys: only the best MaxStandbys, in takeover order", vip: vipWith("n00"), candidates: many, owned: manyOwned,
+			owner: "n00", standbys: manyBest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

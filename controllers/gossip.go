@@ -39,15 +39,17 @@ func (g *Gossip) NeedLeaderElection() bool { return true }
 
 // Start runs the member until ctx is done.
 func (g *Gossip) Start(ctx context.Context) error {
-	key, err := membership.EnsureKey(ctx, g.Client, g.Namespace)
+	keys, err := membership.EnsureKeys(ctx, g.Client, g.Namespace)
 	if err != nil {
 		return fmt.Errorf("memberlist key: %w", err)
 	}
 	host, _ := os.Hostname()
-	m, err := membership.Start(controllerMemberPrefix+host, g.Options, g.Advertise, key, g.Log, func(string, bool) { g.OnChange() })
+	m, err := membership.Start(controllerMemberPrefix+host, g.Options, g.Advertise, keys, g.Log, func(string, bool) { g.OnChange() })
 	if err != nil {
 		return err
 	}
+	// Follow key rotations (the Secret's keyring; the client reads Secrets uncached).
+	go m.FollowKeys(ctx, membership.KeyPollInterval, membership.KeyReader(g.Client, g.Namespace))
 	g.mu.Lock()
 	g.member = m
 	g.mu.Unlock()

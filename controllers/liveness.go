@@ -1,26 +1,113 @@
 package controllers
 
-import "time"
+import (
+	"sync"
+	"time"
+
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+)
 
 // MemberState is what memberlist says of a node's agent.
 type MemberState struct {
 	Alive bool
-	Since time.Time // when memberlist last changed its mind
+	Since time.Time // when memberlist last changed its mind (this process's clock)
 }
 
-// AgentAlive decides whether a node's agent is alive. memberlist, when it knows the node,
-// is first-hand and fast: alive is alive, even if the agent cannot reach the API server
-// (an API outage must not move VIPs), and dead is dead unless the agent has written a
-// heartbeat since (it came back, and memberlist has not caught up). Without memberlist the
-// heartbeat decides: fresher than timeout is alive.
-func AgentAlive(heartbeat time.Time, member *MemberState, now time.Time, timeout time.Duration) bool {
+// AgentAlive decides whether a node's agent is alive. Every time it compares is this
+// controller's own: heartbeatSeen is when the controller saw the agent's heartbeat change
+// (not the time the agent wrote, which comes from another machine's clock).
+// memberlist, when it knows the node, is first-hand and fast: alive is alive, even if the
+// agent cannot reach the API server (an API outage must not move VIPs), and dead is dead
+// unless a heartbeat was seen since (it came back, and memberlist has not caught up).
+// Without memberlist the heartbeat decides: seen changing within timeout is alive.
+func AgentAlive(heartbeatSeen time.Time, member *MemberState, now time.Time, timeout time.Duration) bool {
 	if member != nil {
 		if member.Alive {
 			return true
 		}
-		if !heartbeat.After(member.Since) {
+		if !heartbeatSeen.After(member.Since) {
 			return false
 		}
 	}
-	return now.Sub(heartbeat) < timeout
+	return now.Sub(heartbeatSeen) < timeout
+}
+
+// Observer remembers, on the controller's own clock, when it saw each agent's heartbeat
+// change and each node's eligibility for each VirtualIP change. Liveness and preemption
+// delays are measured with these, so that no decision compares times written by two
+// machines (a node whose clock runs ahead would otherwise look alive, or eligible for
+// longer, than it is). A new leader starts with what it sees first: every agent counts as
+// just heard from, every eligibility as just changed (a running preemption delay starts
+// over).
+type Observer struct {
+	mu          sync.Mutex
+	heartbeats  map[string]seenValue // NodeAgent -> heartbeat value, when it changed
+	eligibility map[[2]string]seenValue
+}
+
+type seenValue struct {
+	value string
+	at    time.Time
+}
+
+// observe returns when value last changed under key, recording it now if it did.
+func observe[K comparable](m map[K]seenValue, key K, value string, now time.Time) time.Time {
+	if s, ok := m[key]; ok && s.value == value {
+		return s.at
+	}
+	m[key] = seenValue{value: value, at: now}
+	return now
+}
+
+// Heartbeats records the agents' heartbeats and returns, per agent, when this controller
+// saw its heartbeat change. Agents no longer listed are forgotten.
+func (o *Observer) Heartbeats(agents []vigilv1.NodeAgent, now time.Time) map[string]time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.heartbeats == nil {
+		o.heartbeats = map[string]seenValue{}
+	}
+	out := make(map[string]time.Time, len(agents))
+	for i := range agents {
+		a := &agents[i]
+		out[a.Name] = observe(o.heartbeats, a.Name, a.Status.HeartbeatTime.UTC().String(), now)
+	}
+	for name := range o.heartbeats {
+		if _, ok := out[name]; !ok {
+			delete(o.heartbeats, name)
+		}
+	}
+	return out
+}
+
+// EligibleSince records each agent's eligibility for vip and returns, per node, since when
+// this controller has seen it unchanged.
+func (o *Observer) EligibleSince(vip string, agents []vigilv1.NodeAgent, now time.Time) map[string]time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.eligibility == nil {
+		o.eligibility = map[[2]string]seenValue{}
+	}
+	out := map[string]time.Time{}
+	for i := range agents {
+		if rep := agents[i].Status.Report(vip); rep != nil {
+			value := "false"
+			if rep.Eligible {
+				value = "true"
+			}
+			out[agents[i].Name] = observe(o.eligibility, [2]string{vip, agents[i].Name}, value, now)
+		}
+	}
+	return out
+}
+
+// ForgetVIP drops what was seen of a deleted VirtualIP.
+func (o *Observer) ForgetVIP(vip string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for k := range o.eligibility {
+		if k[0] == vip {
+			delete(o.eligibility, k)
+		}
+	}
 }

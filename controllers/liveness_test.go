@@ -3,6 +3,10 @@ package controllers
 import (
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 )
 
 func TestAgentAlive(t *testing.T) {
@@ -26,5 +30,42 @@ func TestAgentAlive(t *testing.T) {
 		if got := AgentAlive(tc.heartbeat, tc.member, now, timeout); got != tc.want {
 			t.Errorf("%s: alive=%v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// The controller measures from when it saw a change, on its own clock: an agent whose
+// clock runs an hour ahead is not alive for an hour after it stops; one an hour behind is
+// not dead while it beats.
+func TestObserverMeasuresOnTheControllersClock(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	timeout := 30 * time.Second
+	agent := func(name string, written time.Time) vigilv1.NodeAgent {
+		return vigilv1.NodeAgent{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: vigilv1.NodeAgentStatus{HeartbeatTime: metav1.NewTime(written),
+			VIPs: []vigilv1.VIPEligibility{{Name: "web", Eligible: true, Since: metav1.NewMicroTime(written)}}}}
+	}
+	var o Observer
+	ahead, behind := agent("ahead", t0.Add(time.Hour)), agent("behind", t0.Add(-time.Hour))
+	seen := o.Heartbeats([]vigilv1.NodeAgent{ahead, behind}, t0)
+	// 31 s later the one ahead has not beaten again; the one behind has.
+	behind.Status.HeartbeatTime = metav1.NewTime(t0.Add(-time.Hour + 20*time.Second))
+	later := t0.Add(31 * time.Second)
+	seen2 := o.Heartbeats([]vigilv1.NodeAgent{ahead, behind}, later)
+	if AgentAlive(seen2["ahead"], nil, later, timeout) {
+		t.Errorf("the agent whose clock runs ahead is alive 31 s after its last beat (seen at %v)", seen["ahead"])
+	}
+	if !AgentAlive(seen2["behind"], nil, later, timeout) {
+		t.Error("the agent whose clock runs behind is dead though it beats")
+	}
+	// Eligibility: since when the controller saw it, not the agent's 'since'.
+	since := o.EligibleSince("web", []vigilv1.NodeAgent{ahead}, t0)
+	if !since["ahead"].Equal(t0) {
+		t.Errorf("eligible since %v, want %v (first seen)", since["ahead"], t0)
+	}
+	if again := o.EligibleSince("web", []vigilv1.NodeAgent{ahead}, later); !again["ahead"].Equal(t0) {
+		t.Errorf("unchanged eligibility restarted at %v", again["ahead"])
+	}
+	ahead.Status.VIPs[0].Eligible = false
+	if flipped := o.EligibleSince("web", []vigilv1.NodeAgent{ahead}, later); !flipped["ahead"].Equal(later) {
+		t.Errorf("a flip is dated %v, want %v", flipped["ahead"], later)
 	}
 }

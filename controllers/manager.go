@@ -33,6 +33,10 @@ import (
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
+// livenessCheckEvery is how often the leader looks for agents whose heartbeat stopped
+// (memberlist tells of deaths at once; this covers agents it cannot see).
+const livenessCheckEvery = 500 * time.Millisecond
+
 // Options configure `vigil controller`.
 type Options struct {
 	Metrics                 flagutil.MetricsFlags
@@ -103,6 +107,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Scheme:                 NewScheme(),
 		Metrics:                o.Metrics.ServerOptions(),
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		Cache:                  CacheOptions(),
 		// The memberlist key Secret is read directly: a cache would watch every Secret in
 		// the cluster, which the controller has no business reading (nor RBAC for).
 		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
@@ -122,11 +127,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return err
 	}
 	wake := make(chan event.GenericEvent, 1)
-	watcher := &LivenessWatcher{Client: mgr.GetClient(), Clock: clock.RealClock{}, Timeout: o.AgentHeartbeatTimeout,
-		Every: 500 * time.Millisecond, Wake: wake, Metrics: metrics}
+	observer := &Observer{}
+	watcher := &LivenessWatcher{Client: mgr.GetClient(), Clock: clock.RealClock{}, Observer: observer, Timeout: o.AgentHeartbeatTimeout,
+		Every: livenessCheckEvery, Wake: wake, Metrics: metrics}
 	r := &VirtualIPReconciler{
 		Client: mgr.GetClient(), Clock: clock.RealClock{}, Recorder: mgr.GetEventRecorder("vigil-controller"),
-		HeartbeatTimeout: o.AgentHeartbeatTimeout, Wake: wake, Metrics: metrics,
+		HeartbeatTimeout: o.AgentHeartbeatTimeout, Wake: wake, Metrics: metrics, Observer: observer,
 	}
 	if o.Memberlist.Bind != "" {
 		g := &Gossip{Client: mgr.GetClient(), Namespace: o.LeaderElectionNamespace, Options: o.Memberlist,

@@ -14,6 +14,9 @@ type statusInput struct {
 	Decision Decision
 	// ConflictWith names an older VirtualIP with the same address ("" if none).
 	ConflictWith string
+	// ReservedBy says what else in the cluster owns the address ("" if nothing does; see
+	// ReservedBy). It wins over ConflictWith: no VirtualIP may have such an address.
+	ReservedBy string
 	// OwnerReport is the elected owner's report on this VIP (nil if none).
 	OwnerReport *vigilv1.VIPEligibility
 	Now         metav1.Time
@@ -27,25 +30,34 @@ func computeStatus(vip *vigilv1.VirtualIP, in statusInput) vigilv1.VirtualIPStat
 	s.ObservedGeneration = vip.Generation
 	d := in.Decision
 	reason := d.Reason
-	if in.ConflictWith != "" {
-		d = Decision{}
-		reason = vigilv1.ReasonAddressInUse
+	switch {
+	case in.ReservedBy != "":
+		d, reason = Decision{}, vigilv1.ReasonAddressReserved
+	case in.ConflictWith != "":
+		d, reason = Decision{}, vigilv1.ReasonAddressInUse
 	}
 	s.Owner, s.Standbys = d.Owner, d.Standbys
 	if s.Owner != old.Owner {
 		s.Epoch = old.Epoch + 1
-		s.LastTransition = &vigilv1.OwnerTransition{Time: in.Now, From: old.Owner, To: s.Owner, Reason: reasonOr(reason, vigilv1.ReasonElected)}
+		s.LastTransition = &vigilv1.OwnerTransition{Time: in.Now, From: old.Owner, To: s.Owner,
+			Reason: vigilv1.Truncate(reasonOr(reason, vigilv1.ReasonElected), vigilv1.MaxTransitionReasonLength)}
 	}
 	s.Interface = ""
 	if in.OwnerReport != nil && s.Owner != "" {
 		s.Interface = in.OwnerReport.Interface
 	}
 
+	// Messages quote agents' reports and node names: cut them to what the schema takes.
+	// Reasons are this package's constants, valid by construction.
 	cond := func(t string, status metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg,
-			ObservedGeneration: vip.Generation, LastTransitionTime: in.Now})
+		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason,
+			Message: vigilv1.Truncate(msg, vigilv1.MaxConditionMessageLength), ObservedGeneration: vip.Generation, LastTransitionTime: in.Now})
 	}
 	switch {
+	case in.ReservedBy != "":
+		msg := in.ReservedBy + "; this VirtualIP is not bound"
+		cond(vigilv1.ConditionConflict, metav1.ConditionTrue, vigilv1.ReasonAddressReserved, msg)
+		cond(vigilv1.ConditionReady, metav1.ConditionFalse, vigilv1.ReasonAddressReserved, msg)
 	case in.ConflictWith != "":
 		msg := fmt.Sprintf("%s is already used by VirtualIP %s; this one is not bound", vip.Spec.Address, in.ConflictWith)
 		cond(vigilv1.ConditionConflict, metav1.ConditionTrue, vigilv1.ReasonAddressInUse, msg)

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,40 @@ func TestComputeStatusKeepsTransitionTimesWhileUnchanged(t *testing.T) {
 	}
 	if s.Epoch != 0 || s.LastTransition != nil {
 		t.Errorf("no owner change, yet epoch %d, transition %+v", s.Epoch, s.LastTransition)
+	}
+}
+
+// An address that belongs to something else is taken from its owner, never elected, and
+// says what owns it; it wins over a conflict with an older VirtualIP.
+func TestComputeStatusAddressReserved(t *testing.T) {
+	now := metav1.NewTime(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	vip := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "db", Generation: 1}, Spec: vigilv1.VirtualIPSpec{Address: "198.18.0.11"}}
+	vip.Status = vigilv1.VirtualIPStatus{Owner: "a", Epoch: 4, Standbys: []string{"b"}}
+	reserved := "198.18.0.11 is the InternalIP of Node node-a"
+	s := computeStatus(vip, statusInput{Decision: Decision{Owner: "a", Standbys: []string{"b"}}, ReservedBy: reserved, ConflictWith: "older", Now: now})
+	if s.Owner != "" || s.Standbys != nil || s.Epoch != 5 || s.LastTransition.Reason != vigilv1.ReasonAddressReserved || s.LastTransition.From != "a" {
+		t.Errorf("reserved address kept an owner or lost no epoch: %+v", s)
+	}
+	want := reserved + "; this VirtualIP is not bound"
+	for _, typ := range []string{vigilv1.ConditionConflict, vigilv1.ConditionReady} {
+		c := condition(s, typ)
+		wantStatus := map[string]metav1.ConditionStatus{vigilv1.ConditionConflict: metav1.ConditionTrue, vigilv1.ConditionReady: metav1.ConditionFalse}[typ]
+		if c.Status != wantStatus || c.Reason != vigilv1.ReasonAddressReserved || c.Message != want {
+			t.Errorf("%s = %+v, want %s with reason %s and message %q", typ, c, wantStatus, vigilv1.ReasonAddressReserved, want)
+		}
+	}
+}
+
+// Messages quote agents' reasons: whatever their length, the status fits the schema.
+func TestComputeStatusCutsMessagesToTheSchema(t *testing.T) {
+	now := metav1.NewTime(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	vip := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "db", Generation: 1}, Spec: vigilv1.VirtualIPSpec{Address: "198.18.0.100"}}
+	huge := strings.Repeat("check failed; ", 5000)
+	s := computeStatus(vip, statusInput{Decision: Decision{Owner: "a", Degraded: true, Reason: strings.Repeat("R", 100), Message: huge}, Now: now})
+	if c := condition(s, vigilv1.ConditionDegraded); len(c.Message) > vigilv1.MaxConditionMessageLength || !strings.HasSuffix(c.Message, vigilv1.Ellipsis) {
+		t.Errorf("Degraded message is %d bytes, want at most %d ending with an ellipsis", len(c.Message), vigilv1.MaxConditionMessageLength)
+	}
+	if r := s.LastTransition.Reason; len(r) > vigilv1.MaxTransitionReasonLength {
+		t.Errorf("transition reason is %d bytes, want at most %d", len(r), vigilv1.MaxTransitionReasonLength)
 	}
 }

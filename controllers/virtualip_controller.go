@@ -11,16 +11,21 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -42,6 +47,8 @@ type VirtualIPReconciler struct {
 	Wake chan event.GenericEvent
 	// Metrics records decisions, moves and failover durations (nil: none).
 	Metrics *Metrics
+	// Observer dates what the controller sees change, on its own clock.
+	Observer *Observer
 
 	mu     sync.Mutex
 	owners map[string]string // owner decided per VIP, ahead of the cache, for spreading
@@ -53,6 +60,20 @@ type VirtualIPReconciler struct {
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // Events about cluster-scoped objects (VirtualIPs) live in the default namespace.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch,namespace=default
+// The API server's addresses: the kubernetes Service's EndpointSlices, in default only
+// (the cache watches nothing else, see CacheOptions).
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch,namespace=default
+
+// maxEventNoteLength is the most an Event's note may hold (events.k8s.io/v1 rejects more).
+const maxEventNoteLength = 1024
+
+// cluster is what one reconcile reads from the cache besides the VirtualIP itself.
+type cluster struct {
+	agents    []vigilv1.NodeAgent
+	nodes     []corev1.Node
+	vips      []vigilv1.VirtualIP
+	apiServer []discoveryv1.EndpointSlice // the kubernetes Service's EndpointSlices
+}
 
 // Reconcile elects the VirtualIP's owner and patches its status when it changed.
 func (r *VirtualIPReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -61,39 +82,21 @@ func (r *VirtualIPReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		if client.IgnoreNotFound(err) == nil {
 			r.forget(req.Name)
 			r.Metrics.forget(req.Name)
+			r.Observer.ForgetVIP(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	var agents vigilv1.NodeAgentList
-	if err := r.Client.List(ctx, &agents); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing NodeAgents: %w", err)
-	}
-	var nodes corev1.NodeList
-	if err := r.Client.List(ctx, &nodes); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing Nodes: %w", err)
-	}
-	var vips vigilv1.VirtualIPList
-	if err := r.Client.List(ctx, &vips); err != nil {
-		return ctrl.Result{}, fmt.Errorf("listing VirtualIPs: %w", err)
+	world, err := r.read(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	now := r.Clock.Now()
 	var members map[string]MemberState
 	if r.Members != nil {
 		members = r.Members()
 	}
-	candidates := Candidates(vip.Name, agents.Items, nodes.Items, members, now, r.HeartbeatTimeout)
-	decision := Elect(ElectionInput{VIP: &vip, Candidates: candidates, Owned: r.ownedCounts(vips.Items, vip.Name), Now: now})
-	conflict := OlderWithSameAddress(&vip, vips.Items)
-	if conflict != "" {
-		decision = Decision{}
-	}
-	var report *vigilv1.VIPEligibility
-	for i := range agents.Items {
-		if agents.Items[i].Name == decision.Owner {
-			report = findReport(&agents.Items[i], vip.Name)
-		}
-	}
-	desired := computeStatus(&vip, statusInput{Decision: decision, ConflictWith: conflict, OwnerReport: report, Now: metav1.NewTime(now)})
+	in := r.decide(&vip, world, members, now)
+	desired := computeStatus(&vip, in)
 	r.remember(vip.Name, desired.Owner)
 	if !equality.Semantic.DeepEqual(vip.Status, desired) {
 		patched := vip.DeepCopy()
@@ -103,15 +106,57 @@ func (r *VirtualIPReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, fmt.Errorf("patching status of VirtualIP %s: %w", vip.Name, err)
 		}
 		if desired.Owner != vip.Status.Owner {
-			r.announceMove(ctx, patched, vip.Status.Owner, desired, decision, conflict)
+			r.announceMove(ctx, patched, vip.Status.Owner, desired, in)
 		}
-		if conflict != "" && !meta.IsStatusConditionTrue(vip.Status.Conditions, vigilv1.ConditionConflict) {
-			r.announceConflict(patched, conflict)
-		}
+		r.announceConflict(ctx, patched, vip.Status.Conditions, in)
 	}
 	r.Metrics.observeElection(&vip, &vip.Status, &desired, detectedAt(vip.Status.Owner, desired.Owner, members, now))
 	r.Metrics.observeBound(&vip, &desired, now)
-	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
+	return ctrl.Result{RequeueAfter: in.Decision.RequeueAfter}, nil
+}
+
+// read lists what the decision depends on, from the cache.
+func (r *VirtualIPReconciler) read(ctx context.Context) (*cluster, error) {
+	var agents vigilv1.NodeAgentList
+	if err := r.Client.List(ctx, &agents); err != nil {
+		return nil, fmt.Errorf("listing NodeAgents: %w", err)
+	}
+	var nodes corev1.NodeList
+	if err := r.Client.List(ctx, &nodes); err != nil {
+		return nil, fmt.Errorf("listing Nodes: %w", err)
+	}
+	var vips vigilv1.VirtualIPList
+	if err := r.Client.List(ctx, &vips); err != nil {
+		return nil, fmt.Errorf("listing VirtualIPs: %w", err)
+	}
+	var slices discoveryv1.EndpointSliceList
+	if err := r.Client.List(ctx, &slices, client.InNamespace(apiServerNamespace),
+		client.MatchingLabels{discoveryv1.LabelServiceName: apiServerService}); err != nil {
+		return nil, fmt.Errorf("listing the EndpointSlices of the %s Service: %w", apiServerService, err)
+	}
+	return &cluster{agents: agents.Items, nodes: nodes.Items, vips: vips.Items, apiServer: slices.Items}, nil
+}
+
+// decide computes what the status is made of: the election, unless the address belongs
+// to something else in the cluster or to an older VirtualIP, and the owner's report.
+func (r *VirtualIPReconciler) decide(vip *vigilv1.VirtualIP, c *cluster, members map[string]MemberState, now time.Time) statusInput {
+	in := statusInput{
+		ReservedBy:   ReservedBy(vip.Spec.Address, c.nodes, c.apiServer, c.agents),
+		ConflictWith: OlderWithSameAddress(vip, c.vips),
+		Now:          metav1.NewTime(now),
+	}
+	if in.ReservedBy != "" || in.ConflictWith != "" {
+		return in // never elected: computeStatus takes the address away from any owner
+	}
+	seen := Seen{Heartbeats: r.Observer.Heartbeats(c.agents, now), EligibleSince: r.Observer.EligibleSince(vip.Name, c.agents, now)}
+	candidates := Candidates(vip.Name, c.agents, c.nodes, members, seen, now, r.HeartbeatTimeout)
+	in.Decision = Elect(ElectionInput{VIP: vip, Candidates: candidates, Owned: r.ownedCounts(c.vips, vip.Name), Now: now})
+	for i := range c.agents {
+		if c.agents[i].Name == in.Decision.Owner {
+			in.OwnerReport = findReport(&c.agents[i], vip.Name)
+		}
+	}
+	return in
 }
 
 // detectedAt is when this controller learnt that the owner failed: memberlist's death
@@ -124,20 +169,39 @@ func detectedAt(from, to string, members map[string]MemberState, now time.Time) 
 	return now
 }
 
-// announceConflict emits a Warning Event when a VirtualIP starts conflicting with an older
-// one (also a new VirtualIP that never had an owner, so no move announces it).
-func (r *VirtualIPReconciler) announceConflict(vip *vigilv1.VirtualIP, with string) {
-	if r.Recorder == nil {
+// announceConflict emits a Warning Event when a VirtualIP starts conflicting (or conflicts
+// for another reason than before): with an older VirtualIP, or with something else that
+// owns the address. Also for a new VirtualIP that never had an owner, which no move
+// announces.
+func (r *VirtualIPReconciler) announceConflict(ctx context.Context, vip *vigilv1.VirtualIP, before []metav1.Condition, in statusInput) {
+	now := meta.FindStatusCondition(vip.Status.Conditions, vigilv1.ConditionConflict)
+	if now == nil || now.Status != metav1.ConditionTrue {
 		return
 	}
-	r.Recorder.Eventf(vip, nil, corev1.EventTypeWarning, vigilv1.ReasonAddressInUse, "Conflict",
-		"%s is already used by VirtualIP %s; this one is not bound until that one is deleted or changed", vip.Spec.Address, with)
+	if was := meta.FindStatusCondition(before, vigilv1.ConditionConflict); was != nil && was.Status == metav1.ConditionTrue && was.Reason == now.Reason {
+		return
+	}
+	var note string
+	switch now.Reason {
+	case vigilv1.ReasonAddressReserved:
+		note = fmt.Sprintf("%s; this VirtualIP is not bound while it is", in.ReservedBy)
+		log.FromContext(ctx).Info("address reserved", "address", vip.Spec.Address, "reservedBy", in.ReservedBy)
+	default:
+		note = fmt.Sprintf("%s is already used by VirtualIP %s; this one is not bound until that one is deleted or changed", vip.Spec.Address, in.ConflictWith)
+	}
+	if r.Recorder != nil {
+		r.Recorder.Eventf(vip, nil, corev1.EventTypeWarning, now.Reason, "Conflict", "%s", vigilv1.Truncate(note, maxEventNoteLength))
+	}
 }
 
-func (r *VirtualIPReconciler) announceMove(ctx context.Context, vip *vigilv1.VirtualIP, from string, s vigilv1.VirtualIPStatus, d Decision, conflict string) {
+func (r *VirtualIPReconciler) announceMove(ctx context.Context, vip *vigilv1.VirtualIP, from string, s vigilv1.VirtualIPStatus, in statusInput) {
+	d := in.Decision
 	reason, note := s.LastTransition.Reason, fmt.Sprintf("%s -> %s (epoch %d): %s", orNobody(from), orNobody(s.Owner), s.Epoch, d.Message)
-	if conflict != "" {
-		note = fmt.Sprintf("%s -> nobody: the address belongs to VirtualIP %s", orNobody(from), conflict)
+	switch {
+	case in.ReservedBy != "":
+		note = fmt.Sprintf("%s -> nobody: %s", orNobody(from), in.ReservedBy)
+	case in.ConflictWith != "":
+		note = fmt.Sprintf("%s -> nobody: the address belongs to VirtualIP %s", orNobody(from), in.ConflictWith)
 	}
 	log.FromContext(ctx).Info("owner changed", "from", from, "to", s.Owner, "epoch", s.Epoch, "reason", reason, "message", d.Message)
 	if r.Recorder != nil {
@@ -145,7 +209,7 @@ func (r *VirtualIPReconciler) announceMove(ctx context.Context, vip *vigilv1.Vir
 		if s.Owner == "" || d.Degraded {
 			eventType = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(vip, nil, eventType, reason, "Move", "%s", note)
+		r.Recorder.Eventf(vip, nil, eventType, reason, "Move", "%s", vigilv1.Truncate(note, maxEventNoteLength))
 	}
 }
 
@@ -193,8 +257,16 @@ func (r *VirtualIPReconciler) ownedCounts(vips []vigilv1.VirtualIP, vip string) 
 	return counts
 }
 
+// Seen is what this controller has seen change, on its own clock (see Observer): when
+// each agent's heartbeat last changed, and since when each node's eligibility for the VIP
+// has been what it is.
+type Seen struct {
+	Heartbeats    map[string]time.Time
+	EligibleSince map[string]time.Time
+}
+
 // Candidates turns the agents' reports into the election's view of each node for vip.
-func Candidates(vip string, agents []vigilv1.NodeAgent, nodes []corev1.Node, members map[string]MemberState, now time.Time, timeout time.Duration) []Candidate {
+func Candidates(vip string, agents []vigilv1.NodeAgent, nodes []corev1.Node, members map[string]MemberState, seen Seen, now time.Time, timeout time.Duration) []Candidate {
 	byName := map[string]*corev1.Node{}
 	for i := range nodes {
 		byName[nodes[i].Name] = &nodes[i]
@@ -213,12 +285,13 @@ func Candidates(vip string, agents []vigilv1.NodeAgent, nodes []corev1.Node, mem
 		c := Candidate{
 			Node:     a.Name,
 			Labels:   node.Labels,
-			Alive:    AgentAlive(a.Status.HeartbeatTime.Time, member, now, timeout),
+			Alive:    AgentAlive(seen.Heartbeats[a.Name], member, now, timeout),
 			Draining: a.Status.Draining || node.Spec.Unschedulable,
 			Reason:   "the agent has not reported on this VirtualIP yet",
 		}
-		if rep := findReport(a, vip); rep != nil && !strings.HasSuffix(rep.Reason, vigilv1.NoVerdictYet) {
-			c.Reported, c.Eligible, c.Since, c.Reason = true, rep.Eligible, rep.Since.Time, rep.Reason
+		if rep := a.Status.Report(vip); rep != nil && !strings.HasSuffix(rep.Reason, vigilv1.NoVerdictYet) {
+			c.Reported, c.Eligible, c.Since, c.Reason = true, rep.Eligible, seen.EligibleSince[a.Name], rep.Reason
+			c.BoundEpoch = rep.BoundEpoch
 		}
 		out = append(out, c)
 	}
@@ -267,22 +340,38 @@ func OlderWithSameAddress(vip *vigilv1.VirtualIP, all []vigilv1.VirtualIP) strin
 }
 
 // SetupWithManager registers the reconciler: every VirtualIP is looked at again when an
-// agent reports, a node changes, liveness may have changed, or a VirtualIP with the same
-// address changes.
+// agent reports, a node changes, the API server's endpoints change, liveness may have
+// changed, or a VirtualIP with the same address changes.
 func (r *VirtualIPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	all := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 		return r.allVIPs(ctx)
+	})
+	apiServerOnly := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		s, ok := o.(*discoveryv1.EndpointSlice)
+		return ok && isAPIServerSlice(s)
 	})
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&vigilv1.VirtualIP{}).
 		Named("virtualip").
 		Watches(&vigilv1.VirtualIP{}, handler.EnqueueRequestsFromMapFunc(r.sameAddress)).
 		Watches(&vigilv1.NodeAgent{}, all).
-		Watches(&corev1.Node{}, all)
+		Watches(&corev1.Node{}, all).
+		Watches(&discoveryv1.EndpointSlice{}, all, builder.WithPredicates(apiServerOnly))
 	if r.Wake != nil {
 		b = b.WatchesRawSource(source.Channel(r.Wake, all))
 	}
 	return b.Complete(r)
+}
+
+// CacheOptions limit the manager's cache to what the controller may read: of all
+// EndpointSlices, only the kubernetes Service's (in default, as its RBAC allows).
+func CacheOptions() cache.Options {
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&discoveryv1.EndpointSlice{}: {
+			Namespaces: map[string]cache.Config{apiServerNamespace: {}},
+			Label:      labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: apiServerService}),
+		},
+	}}
 }
 
 func (r *VirtualIPReconciler) allVIPs(ctx context.Context) []reconcile.Request {

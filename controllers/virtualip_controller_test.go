@@ -9,8 +9,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
@@ -24,16 +26,24 @@ func TestMain(m *testing.M) {
 	os.Exit(envtest.Run(m, func(e *envtest.Env) { env = e }))
 }
 
-func startReconciler(t *testing.T) {
+// startReconciler runs the VirtualIP reconciler, with the cache Run gives it, until the
+// test ends; options set more of its fields.
+func startReconciler(t *testing.T, options ...func(*controllers.VirtualIPReconciler)) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:  controllers.NewScheme(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache:   controllers.CacheOptions(),
+		// Every test runs its own manager, each with a controller named virtualip.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &controllers.VirtualIPReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}}
+	r := &controllers.VirtualIPReconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Observer: &controllers.Observer{}}
+	for _, o := range options {
+		o(r)
+	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}

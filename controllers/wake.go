@@ -5,6 +5,8 @@ import (
 	"maps"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -13,18 +15,29 @@ import (
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 )
 
+// +kubebuilder:rbac:groups=vigil.dev,resources=nodeagents,verbs=delete
+
+// orphanGrace is how long a NodeAgent may exist without its Node before the controller
+// deletes it (the garbage collector does it first where it runs; this covers NodeAgents
+// made before they were owned by their Node).
+const orphanGrace = time.Minute
+
 // LivenessWatcher wakes the VirtualIP reconciler when an agent's liveness changes without
-// any object changing: a heartbeat that grows stale (the agent died, memberlist is not
-// there to say so). memberlist's own events wake it directly.
+// any object changing: a heartbeat that stops changing (the agent died, memberlist is not
+// there to say so). memberlist's own events wake it directly. It also removes the
+// NodeAgents of Nodes that are gone, so that they stop counting anywhere.
 type LivenessWatcher struct {
-	Client  client.Client
-	Clock   clock.PassiveClock
-	Members func() map[string]MemberState
-	Timeout time.Duration
-	Every   time.Duration
-	Wake    chan<- event.GenericEvent
+	Client   client.Client
+	Clock    clock.PassiveClock
+	Observer *Observer
+	Members  func() map[string]MemberState
+	Timeout  time.Duration
+	Every    time.Duration
+	Wake     chan<- event.GenericEvent
 	// Metrics exports the agents' liveness (nil: not exported).
 	Metrics *Metrics
+
+	orphanSince map[string]time.Time // NodeAgent -> first seen without its Node
 }
 
 // NeedLeaderElection: only the leader elects.
@@ -46,26 +59,65 @@ func (w *LivenessWatcher) Start(ctx context.Context) error {
 			log.FromContext(ctx).Error(err, "listing NodeAgents")
 			continue
 		}
-		var members map[string]MemberState
-		if w.Members != nil {
-			members = w.Members()
-		}
-		now := w.Clock.Now()
-		alive := map[string]bool{}
-		for i := range agents.Items {
-			a := &agents.Items[i]
-			var m *MemberState
-			if s, ok := members[a.Name]; ok {
-				m = &s
-			}
-			alive[a.Name] = AgentAlive(a.Status.HeartbeatTime.Time, m, now, w.Timeout)
-		}
+		alive := w.alive(agents.Items)
 		if last != nil && !maps.Equal(alive, last) {
 			w.Poke()
 		}
 		last = alive
 		w.Metrics.setAlive(alive)
+		w.removeOrphans(ctx, agents.Items)
 	}
+}
+
+// alive is every agent's liveness now.
+func (w *LivenessWatcher) alive(agents []vigilv1.NodeAgent) map[string]bool {
+	var members map[string]MemberState
+	if w.Members != nil {
+		members = w.Members()
+	}
+	now := w.Clock.Now()
+	seen := w.Observer.Heartbeats(agents, now)
+	alive := map[string]bool{}
+	for i := range agents {
+		a := &agents[i]
+		var m *MemberState
+		if s, ok := members[a.Name]; ok {
+			m = &s
+		}
+		alive[a.Name] = AgentAlive(seen[a.Name], m, now, w.Timeout)
+	}
+	return alive
+}
+
+// removeOrphans deletes the NodeAgents whose Node this controller has seen missing for
+// orphanGrace (on its own clock: a creation time is the API server's).
+func (w *LivenessWatcher) removeOrphans(ctx context.Context, agents []vigilv1.NodeAgent) {
+	now := w.Clock.Now()
+	if w.orphanSince == nil {
+		w.orphanSince = map[string]time.Time{}
+	}
+	missing := map[string]bool{}
+	for i := range agents {
+		a := &agents[i]
+		if err := w.Client.Get(ctx, client.ObjectKey{Name: a.Name}, &corev1.Node{}); !apierrors.IsNotFound(err) {
+			continue
+		}
+		missing[a.Name] = true
+		since, ok := w.orphanSince[a.Name]
+		if !ok {
+			w.orphanSince[a.Name] = now
+			continue
+		}
+		if now.Sub(since) < orphanGrace {
+			continue
+		}
+		if err := w.Client.Delete(ctx, a); client.IgnoreNotFound(err) != nil {
+			log.FromContext(ctx).Error(err, "deleting the NodeAgent of a Node that is gone", "node", a.Name)
+			continue
+		}
+		log.FromContext(ctx).Info("deleted the NodeAgent of a Node that is gone", "node", a.Name)
+	}
+	maps.DeleteFunc(w.orphanSince, func(name string, _ time.Time) bool { return !missing[name] })
 }
 
 // Poke wakes the reconciler without blocking.

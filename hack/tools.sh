@@ -115,13 +115,13 @@ build_etcd() (
   mv "$work/etcd" "$ASSETS_DIR.tmp/etcd"
 )
 
-# go_install NAME PKG VERSION [LDFLAGS] [SUFFIX]: installs one Go tool as
+# go_install NAME PKG VERSION [LDFLAGS] [SUFFIX] [TAGS]: installs one Go tool as
 # $BIN_DIR/NAME-VERSION[SUFFIX], linked as NAME by link_tool.
 go_install() (
-  name=$1 pkg=$2 version=$3 ldflags=${4:-} suffix=${5:-}
+  name=$1 pkg=$2 version=$3 ldflags=${4:-} suffix=${5:-} tags=${6:-}
   work=$(mktemp -d "${TMPDIR:-/tmp}/vigil-gobin-XXXXXX")
   trap 'rm -rf "$work"' EXIT
-  GOBIN=$work go install -ldflags="$ldflags" "$pkg@$version"
+  GOBIN=$work go install -tags="$tags" -ldflags="$ldflags" "$pkg@$version"
   mkdir -p "$BIN_DIR"
   mv "$work/$name" "$BIN_DIR/$name-$version$suffix"
 )
@@ -201,14 +201,16 @@ install() {
     go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
   step "helm-docs $HELM_DOCS_VERSION" "$BIN_DIR/helm-docs-$HELM_DOCS_VERSION" \
     go_install helm-docs github.com/norwoodj/helm-docs/cmd/helm-docs "$HELM_DOCS_VERSION"
-  step "promtool (github.com/prometheus/prometheus $PROMETHEUS_MODULE_VERSION)" "$BIN_DIR/promtool-$PROMETHEUS_MODULE_VERSION" \
-    go_install promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_MODULE_VERSION"
+  # Without the service-discovery plugins (remove_all_sd), which `promtool check/test`
+  # never use and which are most of its build time.
+  step "promtool (github.com/prometheus/prometheus $PROMETHEUS_MODULE_VERSION)" "$BIN_DIR/promtool-$PROMETHEUS_MODULE_VERSION-nosd" \
+    go_install promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_MODULE_VERSION" "-s -w" -nosd remove_all_sd
   step "prometheus-operator CRDs $PROMETHEUS_OPERATOR_VERSION" "$CRDS_DIR/.done" fetch_prometheus_operator_crds
   link_tool controller-gen "$CONTROLLER_TOOLS_VERSION"
   link_tool helm "$HELM_VERSION-k8s1.$HELM_KUBE_MINOR"
   link_tool kubeconform "$KUBECONFORM_VERSION"
   link_tool helm-docs "$HELM_DOCS_VERSION"
-  link_tool promtool "$PROMETHEUS_MODULE_VERSION"
+  link_tool promtool "$PROMETHEUS_MODULE_VERSION-nosd"
   log "all tools ready in $((SECONDS - total))s"
 }
 

@@ -30,9 +30,12 @@ type Address struct {
 
 // Link is a node interface with its addresses.
 type Link struct {
-	Name     string
-	Index    int
-	Up       bool
+	Name  string
+	Index int
+	Up    bool // administratively up
+	// Carrier: the link is up at layer 1 (IFF_LOWER_UP): a VIP on an interface without it
+	// cannot answer, so the node is not eligible for it (keepalived's FAULT state).
+	Carrier  bool
 	Loopback bool
 	// HardwareAddr is the link-layer address; a new owner forwards the old owner's
 	// connections to it during a planned move (see package handover).
@@ -47,6 +50,9 @@ type Manager interface {
 	Bind(b Binding) error
 	// Unbind removes the VIP if Vigil added it; it never removes a foreign address.
 	Unbind(b Binding) error
+	// Renew restarts the kernel lifetime of addresses Vigil holds (see Netlink.Lifetime).
+	// An address that is gone stays gone: renewing never adds one.
+	Renew(bs []Binding) error
 	// Bound lists the addresses Vigil holds, on every interface.
 	Bound() ([]Binding, error)
 	// Links lists the node's interfaces with their addresses.
@@ -83,24 +89,23 @@ func IsNoInterface(err error) bool {
 	return errors.As(err, &e)
 }
 
-// ResolveInterface picks the interface for vip: the requested one if named (it must exist
-// and be up), else the up, non-loopback interface with the longest configured subnet that
-// contains vip. Host-length addresses and Vigil's own addresses do not count as subnets,
-// and the default route is never a fallback: no match is a *NoInterfaceError.
+// ResolveInterface picks the interface for vip: the requested one if named (it must exist,
+// be up and have carrier), else the up, non-loopback interface with the longest configured
+// subnet that contains vip — which must have carrier. Host-length addresses and Vigil's own
+// addresses do not count as subnets, and the default route is never a fallback: no match
+// is a *NoInterfaceError.
 func ResolveInterface(links []Link, requested string, vip netip.Addr) (string, error) {
 	if requested != "" {
 		for _, l := range links {
 			if l.Name == requested {
-				if !l.Up {
-					return "", &NoInterfaceError{VIP: vip, Interface: requested, Reason: "interface is down"}
-				}
-				return l.Name, nil
+				return l.Name, usable(l, vip)
 			}
 		}
 		return "", &NoInterfaceError{VIP: vip, Interface: requested, Reason: "no such interface on this node"}
 	}
-	best, bestBits := "", -1
-	for _, l := range links {
+	var best *Link
+	bestBits := -1
+	for i, l := range links {
 		if !l.Up || l.Loopback {
 			continue
 		}
@@ -109,12 +114,23 @@ func ResolveInterface(links []Link, requested string, vip netip.Addr) (string, e
 				continue
 			}
 			if a.Prefix.Bits() > bestBits {
-				best, bestBits = l.Name, a.Prefix.Bits()
+				best, bestBits = &links[i], a.Prefix.Bits()
 			}
 		}
 	}
-	if best == "" {
+	if best == nil {
 		return "", &NoInterfaceError{VIP: vip, Reason: "no interface on this node has a subnet containing the address; set spec.interface"}
 	}
-	return best, nil
+	return best.Name, usable(*best, vip)
+}
+
+// usable says why a VIP cannot answer on link l, nil when it can.
+func usable(l Link, vip netip.Addr) error {
+	switch {
+	case !l.Up:
+		return &NoInterfaceError{VIP: vip, Interface: l.Name, Reason: "interface is down"}
+	case !l.Carrier:
+		return &NoInterfaceError{VIP: vip, Interface: l.Name, Reason: "interface has no carrier (link down)"}
+	}
+	return nil
 }

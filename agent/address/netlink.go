@@ -1,10 +1,13 @@
 package address
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -18,8 +21,15 @@ const ifaProto = 11
 // Netlink is the Manager of a network namespace, on rtnetlink. Its sockets are opened in
 // that namespace when it is made, so every call acts there whichever thread runs it.
 type Netlink struct {
+	ns     netns.NsHandle
 	sock   *nl.SocketHandle
 	handle *netlink.Handle
+	// Lifetime is the kernel lifetime of the addresses Vigil adds (0: forever). The kernel
+	// removes an address by itself once its lifetime runs out, so a live agent renews its
+	// addresses (Renew) and a dead one cannot keep them: a dead man's switch. The kernel
+	// counts in whole seconds and checks on whole-second ticks: an address outlives its
+	// last renewal by Lifetime to Lifetime+1s.
+	Lifetime time.Duration
 }
 
 var _ Manager = (*Netlink)(nil)
@@ -35,7 +45,7 @@ func NewNetlink(ns netns.NsHandle) (*Netlink, error) {
 		s.Close()
 		return nil, fmt.Errorf("opening rtnetlink handle: %w", err)
 	}
-	return &Netlink{sock: &nl.SocketHandle{Socket: s}, handle: h}, nil
+	return &Netlink{ns: ns, sock: &nl.SocketHandle{Socket: s}, handle: h}, nil
 }
 
 // Close releases the sockets.
@@ -64,6 +74,7 @@ func (m *Netlink) Links() ([]Link, error) {
 			Name:     a.Name,
 			Index:    a.Index,
 			Up:       a.Flags&unix.IFF_UP != 0,
+			Carrier:  a.RawFlags&unix.IFF_LOWER_UP != 0,
 			Loopback: a.Flags&unix.IFF_LOOPBACK != 0,
 
 			HardwareAddr: a.HardwareAddr,
@@ -207,6 +218,46 @@ func (m *Netlink) Bind(b Binding) error {
 	return nil
 }
 
+// Renew restarts the lifetime of the given Vigil addresses (one rtnetlink request each,
+// and one dump of the links). It first checks each is still there and Vigil's: the kernel
+// would add a missing address on a replace, and renewing must never bring back one that
+// expired or was removed.
+func (m *Netlink) Renew(bs []Binding) error {
+	if m.Lifetime == 0 || len(bs) == 0 {
+		return nil
+	}
+	links, err := m.Links()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, b := range bs {
+		link, ok := present(links, b)
+		if !ok {
+			continue
+		}
+		if err := m.change(unix.RTM_NEWADDR, unix.NLM_F_REPLACE, link.Index, b.Prefix); err != nil {
+			errs = append(errs, fmt.Errorf("renewing %s: %w", b, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// present finds b among links as an address Vigil holds.
+func present(links []Link, b Binding) (Link, bool) {
+	for _, l := range links {
+		if l.Name != b.Interface {
+			continue
+		}
+		for _, a := range l.Addresses {
+			if a.Vigil && a.Prefix == b.Prefix {
+				return l, true
+			}
+		}
+	}
+	return Link{}, false
+}
+
 // Unbind removes the VIP if Vigil added it.
 func (m *Netlink) Unbind(b Binding) error {
 	link, existing, err := m.find(b)
@@ -243,16 +294,9 @@ func (m *Netlink) change(msgType, flags, index int, p netip.Prefix) error {
 	req.AddData(nl.NewRtAttr(unix.IFA_LOCAL, ip))
 	req.AddData(nl.NewRtAttr(unix.IFA_ADDRESS, ip))
 	if msgType == unix.RTM_NEWADDR {
-		var flags uint32
-		if family == unix.AF_INET6 {
-			flags |= unix.IFA_F_NODAD
-			// Preferred lifetime 0 (deprecated), valid forever.
-			cache := nl.IfaCacheInfo{IfaCacheinfo: unix.IfaCacheinfo{Valid: 0xffffffff}}
-			req.AddData(nl.NewRtAttr(unix.IFA_CACHEINFO, cache.Serialize()))
-		}
-		fb := make([]byte, 4)
-		binary.NativeEndian.PutUint32(fb, flags)
-		req.AddData(nl.NewRtAttr(unix.IFA_FLAGS, fb))
+		req.AddData(nl.NewRtAttr(unix.IFA_FLAGS, addrFlags(p)))
+		cache := m.lifetimes(p)
+		req.AddData(nl.NewRtAttr(unix.IFA_CACHEINFO, cache.Serialize()))
 		req.AddData(nl.NewRtAttr(ifaProto, []byte{Protocol}))
 	}
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
@@ -260,4 +304,107 @@ func (m *Netlink) change(msgType, flags, index int, p netip.Prefix) error {
 		return fmt.Errorf("address appeared concurrently: %w", err)
 	}
 	return err
+}
+
+// addrFlags are the IFA_FLAGS of a VIP. IPv6: no duplicate address detection (a VIP must
+// answer at once, and its owner is elected, not probed for). Both families: no prefix
+// route for a host-length VIP (/32, /128): the node reaches the subnet through its own
+// address already, and a VIP that comes and goes must not move the node's routes. A shorter
+// prefix length is a request for the subnet's route, and gets it.
+func addrFlags(p netip.Prefix) []byte {
+	var flags uint32
+	if p.Addr().Is6() {
+		flags |= unix.IFA_F_NODAD
+	}
+	if p.IsSingleIP() {
+		flags |= unix.IFA_F_NOPREFIXROUTE
+	}
+	b := make([]byte, 4)
+	binary.NativeEndian.PutUint32(b, flags)
+	return b
+}
+
+// lifetimes are a VIP's valid and preferred lifetimes, in whole seconds (forever: all
+// ones). An IPv6 VIP is never preferred (lifetime 0), so the kernel does not pick it as
+// the source of the node's own traffic.
+func (m *Netlink) lifetimes(p netip.Prefix) nl.IfaCacheInfo {
+	valid := uint32(0xffffffff)
+	if m.Lifetime > 0 {
+		valid = uint32(max((m.Lifetime+time.Second-1)/time.Second, 1))
+	}
+	preferred := valid
+	if p.Addr().Is6() {
+		preferred = 0
+	}
+	return nl.IfaCacheInfo{IfaCacheinfo: unix.IfaCacheinfo{Valid: valid, Prefered: preferred}}
+}
+
+// Watch calls onChange whenever a link changes (up, down, carrier) or an address is
+// removed, until ctx is done: the agent then looks at once instead of at its next resync
+// (a lost carrier makes the node ineligible; a VIP removed by hand is put back). Address
+// additions are not reported: the agent's own lifetime renewals would wake it four times
+// a second.
+func (m *Netlink) Watch(ctx context.Context, onChange func()) error {
+	links := make(chan netlink.LinkUpdate, 16)
+	addrs := make(chan netlink.AddrUpdate, 64)
+	done := make(chan struct{})
+	if err := netlink.LinkSubscribeAt(m.ns, links, done); err != nil {
+		close(done)
+		return fmt.Errorf("watching links: %w", err)
+	}
+	if err := netlink.AddrSubscribeAt(m.ns, addrs, done); err != nil {
+		close(done)
+		return fmt.Errorf("watching addresses: %w", err)
+	}
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-links:
+				if !ok {
+					return
+				}
+				onChange()
+			case u, ok := <-addrs:
+				if !ok {
+					return
+				}
+				if !u.NewAddr {
+					onChange()
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// DefaultGateways lists the gateways of the node's default routes (main table, both
+// families): a VIP must never take one of these addresses over.
+func (m *Netlink) DefaultGateways() ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := m.handle.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return nil, fmt.Errorf("listing routes: %w", err)
+		}
+		for _, r := range routes {
+			if ones, _ := routeBits(r); ones != 0 || r.Gw == nil {
+				continue
+			}
+			if gw, ok := netip.AddrFromSlice(r.Gw); ok && !slices.Contains(out, gw.Unmap()) {
+				out = append(out, gw.Unmap())
+			}
+		}
+	}
+	return out, nil
+}
+
+// routeBits is the prefix length of a route's destination (a default route has none, or 0).
+func routeBits(r netlink.Route) (int, int) {
+	if r.Dst == nil {
+		return 0, 0
+	}
+	return r.Dst.Mask.Size()
 }

@@ -9,10 +9,11 @@ func TestResolveInterface(t *testing.T) {
 	p := netip.MustParsePrefix
 	links := []Link{
 		{Name: "lo", Up: true, Loopback: true, Addresses: []Address{{Prefix: p("127.0.0.1/8")}, {Prefix: p("::1/128")}}},
-		{Name: "eth0", Up: true, Addresses: []Address{{Prefix: p("198.18.0.11/24")}, {Prefix: p("fd00:198:18::11/64")}}},
-		{Name: "eth1", Up: true, Addresses: []Address{{Prefix: p("198.18.0.201/28")}, {Prefix: p("198.19.7.7/32")}}},
+		{Name: "eth0", Up: true, Carrier: true, Addresses: []Address{{Prefix: p("198.18.0.11/24")}, {Prefix: p("fd00:198:18::11/64")}}},
+		{Name: "eth1", Up: true, Carrier: true, Addresses: []Address{{Prefix: p("198.18.0.201/28")}, {Prefix: p("198.19.7.7/32")}}},
 		{Name: "eth2", Up: false, Addresses: []Address{{Prefix: p("198.19.8.1/24")}}},
-		{Name: "eth3", Up: true, Addresses: []Address{{Prefix: p("198.19.9.100/24"), Vigil: true}}},
+		{Name: "eth3", Up: true, Carrier: true, Addresses: []Address{{Prefix: p("198.19.9.100/24"), Vigil: true}}},
+		{Name: "eth4", Up: true, Carrier: false, Addresses: []Address{{Prefix: p("198.19.10.1/24")}}},
 	}
 	cases := []struct {
 		name, requested, vip, want string
@@ -29,6 +30,8 @@ func TestResolveInterface(t *testing.T) {
 		{"explicit interface", "eth1", "198.18.0.100", "eth1", false},
 		{"explicit unknown interface", "bond0", "198.18.0.100", "", true},
 		{"explicit down interface", "eth2", "198.19.8.5", "", true},
+		{"the subnet's interface has no carrier", "", "198.19.10.5", "", true},
+		{"explicit interface without carrier", "eth4", "198.19.10.5", "", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,6 +27,11 @@ type Dataplane struct {
 	ann   announce.Announcer
 	log   logr.Logger
 
+	// syncMu serialises Sync, renewals and releases: a renewal must never race with the
+	// unbind of the address it renews.
+	syncMu sync.Mutex
+	held   []address.Binding // what the last Sync left bound, renewed until the next
+
 	mu       sync.Mutex
 	speakers map[netip.Addr]*speaker // running announcement loops, per bound VIP
 	quiet    map[netip.Addr]bool     // bound, not announced (VIP.Quiet)
@@ -48,6 +53,44 @@ func New(addrs address.Manager, ann announce.Announcer, log logr.Logger) *Datapl
 // wanted are adopted untouched, Vigil addresses not desired are removed, the rest bound and
 // announced (the first announcement goes out right after the bind).
 func (d *Dataplane) Sync(desired []VIP) (map[string]Result, error) {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	results, err := d.sync(desired)
+	d.held = d.held[:0]
+	for _, v := range desired {
+		if r := results[v.Name]; r.Bound {
+			d.held = append(d.held, address.Binding{Interface: r.Interface, Prefix: netip.PrefixFrom(v.Address, v.PrefixLen)})
+		}
+	}
+	return results, err
+}
+
+// RenewEvery renews the kernel lifetime of the held addresses every interval until ctx is
+// done, and reports each gap between renewals to observe (a busy node renews late; an
+// address outlives its last renewal only by the lifetime).
+func (d *Dataplane) RenewEvery(ctx context.Context, interval time.Duration, observe func(gap time.Duration)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.syncMu.Lock()
+		err := d.addrs.Renew(d.held)
+		d.syncMu.Unlock()
+		if err != nil {
+			d.log.Error(err, "renewing VIP lifetimes")
+		}
+		now := time.Now()
+		observe(now.Sub(last))
+		last = now
+	}
+}
+
+func (d *Dataplane) sync(desired []VIP) (map[string]Result, error) {
 	links, err := d.addrs.Links()
 	if err != nil {
 		return nil, err
@@ -164,6 +207,9 @@ func (d *Dataplane) stopSpeaker(addr netip.Addr) {
 
 // ReleaseAll unbinds every address Vigil holds on the node and stops all announcements.
 func (d *Dataplane) ReleaseAll() error {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	d.held = nil
 	d.mu.Lock()
 	for addr, s := range d.speakers {
 		s.cancel()

@@ -36,6 +36,8 @@ func (f *fakeNode) Unbind(b address.Binding) error {
 	return nil
 }
 
+func (f *fakeNode) Renew([]address.Binding) error { return nil }
+
 func (f *fakeNode) Bound() ([]address.Binding, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -43,7 +45,7 @@ func (f *fakeNode) Bound() ([]address.Binding, error) {
 }
 
 func (f *fakeNode) Links() ([]address.Link, error) {
-	return []address.Link{{Name: "eth0", Up: true, Addresses: []address.Address{{Prefix: netip.MustParsePrefix("198.18.0.11/24")}}}}, nil
+	return []address.Link{{Name: "eth0", Up: true, Carrier: true, Addresses: []address.Address{{Prefix: netip.MustParsePrefix("198.18.0.11/24")}}}}, nil
 }
 
 // fakeAnnouncer records when each announcement went out.

@@ -10,8 +10,8 @@ import (
 func TestMakePlan(t *testing.T) {
 	p := netip.MustParsePrefix
 	links := []address.Link{
-		{Name: "eth0", Up: true, Addresses: []address.Address{{Prefix: p("198.18.0.11/24")}, {Prefix: p("fd00:198:18::11/64")}}},
-		{Name: "eth1", Up: true, Addresses: []address.Address{{Prefix: p("198.19.1.11/24")}}},
+		{Name: "eth0", Up: true, Carrier: true, Addresses: []address.Address{{Prefix: p("198.18.0.11/24")}, {Prefix: p("fd00:198:18::11/64")}}},
+		{Name: "eth1", Up: true, Carrier: true, Addresses: []address.Address{{Prefix: p("198.19.1.11/24")}}},
 	}
 	vip := func(name, addr string, bits int, iface string) VIP {
 		return VIP{Name: name, Address: netip.MustParseAddr(addr), PrefixLen: bits, Interface: iface}

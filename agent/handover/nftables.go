@@ -19,13 +19,17 @@ import (
 const TableName = "vigil-handover"
 
 // NFT forwards with nftables in the netdev family, on the ingress hook of the VIP's
-// interface: per VIP one base chain and one set of the connections this node saw open,
+// interface: per VIP one base chain, a set holding the VIP itself until the window ends,
+// and a set of the connections this node saw open,
 //
-//	ip daddr VIP tcp flags syn / syn,ack add @own { ip saddr . tcp sport } accept
-//	ip daddr VIP meta l4proto tcp ip saddr . tcp sport @own accept
-//	ip daddr VIP meta l4proto tcp ether saddr set SELF ether daddr set OLD dup to IFACE drop
+//	ip daddr @act tcp flags syn / syn,ack add @own { ip saddr . tcp sport } accept
+//	ip daddr @act meta l4proto tcp ip saddr . tcp sport @own accept
+//	ip daddr @act meta l4proto tcp ether saddr set SELF ether daddr set OLD dup to IFACE drop
 //
-// (dup and drop: the library has no fwd expression; the effect is the same.)
+// (dup and drop: the library has no fwd expression; the effect is the same.) The VIP's
+// element in @act times out with the window in the kernel itself: a rule left behind by an
+// agent that died matches nothing once the window is over, and cannot send the VIP's
+// traffic to a node that may be gone.
 type NFT struct {
 	ns     netns.NsHandle
 	handle *netlink.Handle
@@ -114,11 +118,12 @@ func (f *NFT) Sync(rules []Rule) error {
 		return err
 	}
 	for _, r := range remove {
-		chain, set := names(r.VIP)
+		chain, own, active := names(r.VIP)
 		ch := &nftables.Chain{Name: chain, Table: table}
 		c.FlushChain(ch)
 		c.DelChain(ch)
-		c.DelSet(&nftables.Set{Name: set, Table: table})
+		c.DelSet(&nftables.Set{Name: own, Table: table})
+		c.DelSet(&nftables.Set{Name: active, Table: table})
 	}
 	if len(add) > 0 {
 		c.AddTable(table)
@@ -140,10 +145,10 @@ func (f *NFT) Sync(rules []Rule) error {
 	return nil
 }
 
-// names of the chain and set of one VIP.
-func names(vip netip.Addr) (chain, set string) {
+// names of the chain and sets of one VIP.
+func names(vip netip.Addr) (chain, own, active string) {
 	h := hex.EncodeToString(vip.AsSlice())
-	return "fwd-" + h, "own-" + h
+	return "fwd-" + h, "own-" + h, "act-" + h
 }
 
 // family holds the header layout of one IP version.
@@ -177,13 +182,17 @@ func (f *NFT) add(c *nftables.Conn, r Rule) error {
 	if err != nil {
 		return err
 	}
-	chainName, setName := names(r.VIP)
+	chainName, setName, activeName := names(r.VIP)
 	set := &nftables.Set{
 		Table: table, Name: setName, KeyType: keyType, Concatenation: true,
 		Dynamic: true, HasTimeout: true, Timeout: r.Window,
 	}
 	if err := c.AddSet(set, nil); err != nil {
 		return fmt.Errorf("forwarding %s: adding set: %w", r.VIP, err)
+	}
+	active := &nftables.Set{Table: table, Name: activeName, KeyType: fam.key, HasTimeout: true}
+	if err := c.AddSet(active, []nftables.SetElement{{Key: r.VIP.AsSlice(), Timeout: r.Window}}); err != nil {
+		return fmt.Errorf("forwarding %s: adding the window's set: %w", r.VIP, err)
 	}
 	chain := c.AddChain(&nftables.Chain{
 		Name: chainName, Table: table, Type: nftables.ChainTypeFilter,
@@ -194,7 +203,7 @@ func (f *NFT) add(c *nftables.Conn, r Rule) error {
 		&expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(fam.ethertype)},
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: fam.daddr, Len: fam.addrLen},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: r.VIP.AsSlice()},
+		&expr.Lookup{SourceRegister: 1, SetName: active.Name, SetID: active.ID},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
 	}

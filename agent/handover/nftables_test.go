@@ -147,7 +147,8 @@ func TestForwardingKeepsTheOldOwnersConnections(t *testing.T) {
 				t.Fatalf("before the move: %q, %v; want node-b", who, err)
 			}
 
-			rule := handover.Rule{Interface: lab.NodeInterface, VIP: vip, To: b.mac, Window: 10 * time.Second}
+			rule := handover.Rule{Interface: lab.NodeInterface, VIP: vip, To: b.mac, Window: 3 * time.Second}
+			installed := time.Now()
 			for range 2 { // idempotent
 				if err := fwd.Sync([]handover.Rule{rule}); err != nil {
 					t.Fatal(err)
@@ -175,12 +176,14 @@ func TestForwardingKeepsTheOldOwnersConnections(t *testing.T) {
 				}
 			}
 
-			// Control: without the rule the old connection breaks, the new one does not.
+			// The window ends in the kernel, with no call from the agent (as if it had died):
+			// the old connection is no longer forwarded, and breaks; the new one does not.
+			time.Sleep(time.Until(installed.Add(rule.Window + 100*time.Millisecond)))
+			if who, err := old.ask(); err == nil {
+				t.Fatalf("the old connection answered %q after the window; want it broken", who)
+			}
 			if err := fwd.Sync(nil); err != nil {
 				t.Fatal(err)
-			}
-			if who, err := old.ask(); err == nil {
-				t.Fatalf("the old connection answered %q without forwarding; want it broken", who)
 			}
 			if who, err := fresh.ask(); err != nil || who != "node-a" {
 				t.Fatalf("node-a's own connection without forwarding: %q, %v", who, err)

@@ -20,6 +20,9 @@ type Health struct {
 	Eligible bool
 	Reason   string // why not eligible, or what made it eligible again
 	Check    string // the first check that does not pass, when not eligible
+	// Unknown: no check fails, but some have no verdict yet (just started): the node is
+	// not eligible, and not yet a candidate at all.
+	Unknown bool
 }
 
 // Manager runs the health checks of every VIP on this node and reports eligibility
@@ -247,9 +250,13 @@ func updateHealth(v *vipChecks) (bool, Health) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if c := v.checks[name]; c.h.State != Passing {
+		c := v.checks[name]
+		if c.h.State == Failing {
 			h = Health{Eligible: false, Reason: c.reason, Check: name}
 			break
+		}
+		if c.h.State == Unknown && h.Eligible {
+			h = Health{Eligible: false, Reason: c.reason, Check: name, Unknown: true}
 		}
 	}
 	if h.Eligible && len(names) > 0 {

@@ -25,7 +25,8 @@ type VIPEligibility struct {
 	// +required
 	Since metav1.MicroTime `json:"since"`
 
-	// reason says why the node is not eligible (or what made it eligible).
+	// reason says why the node is not eligible (or what made it eligible), cut to 1024
+	// characters (MaxReasonLength).
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Reason string `json:"reason,omitempty"`
@@ -63,6 +64,14 @@ type NodeAgentStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	MemberlistAddress string `json:"memberlistAddress,omitempty"`
+
+	// gateways are the node's default gateways (IPv4 and IPv6), as the agent sees them. The
+	// controller refuses a VirtualIP with one of these addresses (reason AddressReserved).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:items:MaxLength=45
+	Gateways []string `json:"gateways,omitempty"`
 
 	// vips is the node's eligibility for each VirtualIP it may hold, written on transitions.
 	// +optional

@@ -59,6 +59,21 @@ func TestInvalidVirtualIPsAreRejectedWithAClearMessage(t *testing.T) {
 		{"multicast v4", `address: 239.1.1.1`, "address must not be a multicast or broadcast address"},
 		{"multicast v6", `address: ff05::1`, "address must not be a multicast or broadcast address"},
 		{"broadcast", `address: 255.255.255.255`, "address must not be a multicast or broadcast address"},
+		{"broadcast is also reserved", `address: 255.255.255.255`, "address must not be in 240.0.0.0/4, which is reserved"},
+		{"this network", `address: 0.1.2.3`, "address must not be in 0.0.0.0/8, which means 'this network' and is never the address of a host"},
+		{"reserved 240/4", `address: 240.0.0.1`, "address must not be in 240.0.0.0/4, which is reserved: most hosts and routers drop it"},
+		{"reserved 240/4, top", `address: 254.255.255.254`, "address must not be in 240.0.0.0/4"},
+		{"network address of a /24", "address: 198.18.1.0\nprefixLength: 24",
+			"spec.address: Invalid value: address 198.18.1.0 is the network address of the /24 subnet, not a host address: choose a host address in it, or prefixLength 31 or 32"},
+		{"network address of a /20", "address: 198.18.16.0\nprefixLength: 20", "address 198.18.16.0 is the network address of the /20 subnet"},
+		{"network address of a /1", "address: 128.0.0.0\nprefixLength: 1", "address 128.0.0.0 is the network address of the /1 subnet"},
+		{"broadcast address of a /24", "address: 198.18.1.255\nprefixLength: 24",
+			"spec.address: Invalid value: address 198.18.1.255 is the broadcast address of its /24 subnet, not a host address: choose a host address in it, or prefixLength 31 or 32"},
+		{"broadcast address of a /20", "address: 198.18.31.255\nprefixLength: 20", "address 198.18.31.255 is the broadcast address of its /20 subnet"},
+		{"broadcast address of a /30", "address: 198.18.1.7\nprefixLength: 30", "address 198.18.1.7 is the broadcast address of its /30 subnet"},
+		{"subnet-router anycast of a /64", "address: \"fd00:1::\"\nprefixLength: 64",
+			"spec.address: Invalid value: address fd00:1:: is the subnet-router anycast address of the /64 subnet, which its routers answer: choose a host address in it, or prefixLength 127 or 128"},
+		{"subnet-router anycast of a /126", "address: fd00:1::4\nprefixLength: 126", "address fd00:1::4 is the subnet-router anycast address of the /126 subnet"},
 		{"link-local v4", `address: 169.254.10.1`, "address must not be a link-local address"},
 		{"link-local v6", `address: fe80::1`, "address must not be a link-local address"},
 		{"link-local multicast v6", `address: ff02::1`, "address must not be a link-local address"},
@@ -110,6 +125,36 @@ func TestInvalidVirtualIPsAreRejectedWithAClearMessage(t *testing.T) {
 			}
 			t.Logf("rejected: %s", err)
 		})
+	}
+}
+
+// The rules that refuse reserved addresses and the network and broadcast addresses of a
+// prefix must not catch their neighbours, nor the point-to-point prefixes that have no
+// network or broadcast address (RFC 3021, RFC 6164), nor an address without prefixLength.
+func TestHostAddressesBesideReservedOnesAreAccepted(t *testing.T) {
+	specs := []string{
+		"address: 1.0.0.0",
+		"address: 223.255.255.254",
+		"address: 198.18.1.0",
+		"address: 198.18.1.255",
+		"address: 198.18.1.1\nprefixLength: 24",
+		"address: 198.18.1.254\nprefixLength: 24",
+		"address: 198.18.1.0\nprefixLength: 23",
+		"address: 198.18.0.255\nprefixLength: 23",
+		"address: 198.18.1.0\nprefixLength: 31",
+		"address: 198.18.1.1\nprefixLength: 31",
+		"address: 198.18.1.255\nprefixLength: 32",
+		"address: 198.18.1.5\nprefixLength: 30",
+		"address: \"fd00:1::\"",
+		"address: fd00:1::1\nprefixLength: 64",
+		"address: fd00:1::ffff:ffff:ffff:ffff\nprefixLength: 64",
+		"address: \"fd00:1::\"\nprefixLength: 127",
+		"address: \"fd00:1::\"\nprefixLength: 128",
+	}
+	for _, spec := range specs {
+		if err := env.Client.Create(context.Background(), newVIP(t, "host-address", spec), client.DryRunAll); err != nil {
+			t.Errorf("rejected:\n%s\n%v", spec, err)
+		}
 	}
 }
 

@@ -8,8 +8,9 @@ import (
 const (
 	// ConditionReady is True while a node holds the address and announces it.
 	ConditionReady = "Ready"
-	// ConditionConflict is True when another VirtualIP claims the same address; the older
-	// object keeps it and the newer one is never bound.
+	// ConditionConflict is True when another VirtualIP claims the same address (the older
+	// object keeps it and the newer one is never bound), or when the address belongs to
+	// something else in the cluster (reason AddressReserved: never bound).
 	ConditionConflict = "Conflict"
 	// ConditionDegraded is True when the address is served by a node that is not healthy,
 	// because no node is (fail open: moving it would not help, dropping it is an outage).
@@ -26,6 +27,11 @@ const (
 	ReasonBinding = "Binding"
 	// ReasonAddressInUse: another, older VirtualIP has the same address (Conflict=True).
 	ReasonAddressInUse = "AddressInUse"
+	// ReasonAddressReserved: the address belongs to something else in the cluster: a Node
+	// (status.addresses), the API server (the kubernetes Service's endpoints) or a node's
+	// default gateway (NodeAgent status.gateways). Conflict=True and Ready=False, no owner,
+	// also as the reason of the owner change that takes such an address away.
+	ReasonAddressReserved = "AddressReserved"
 	// ReasonNoConflict: no other VirtualIP has the address (Conflict=False).
 	ReasonNoConflict = "NoConflict"
 	// ReasonNoEligibleNode: the owner holds the address though no node passes its checks
@@ -62,10 +68,24 @@ const ICMPTargetGateway = "gateway"
 // VirtualIPSpec is the desired state of a VirtualIP.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.prefixLength) || !isIP(self.address) || ip(self.address).family() == 6 || self.prefixLength <= 32",message="prefixLength must be between 1 and 32 for an IPv4 address"
+//
+// The address must be a host address of its own subnet: neither the network address nor,
+// for IPv4, the broadcast address (RFC 3021: /31 and /32 have neither), nor, for IPv6, the
+// subnet-router anycast address that the subnet's routers answer (RFC 6164: /127 and /128
+// are exempt). The API server's cost estimate knows no bound for string(int), so the
+// prefix length is spelt digit by digit (no empty string literal: gofmt would turn two
+// quotes in a comment into one typographic quote), IPv4 is checked with integers (the address
+// modulo the size of the subnet, 2^(32-prefixLength)), and IPs are compared with == (the
+// estimate of != between IPs is unbounded too).
+// +kubebuilder:validation:XValidation:rule="!has(self.prefixLength) || self.prefixLength >= 31 || !isIP(self.address) || ip(self.address).family() != 4 || (int(self.address.split('.')[0]) * 16777216 + int(self.address.split('.')[1]) * 65536 + int(self.address.split('.')[2]) * 256 + int(self.address.split('.')[3])) % ([1, 2, 4, 8, 16, 32, 64, 128][(32 - self.prefixLength) % 8] * [1, 256, 65536, 16777216][(32 - self.prefixLength) / 8]) != 0",fieldPath=".address",message="address must not be the network address of its subnet (all host bits zero, such as 198.18.1.0 with prefixLength 24)",messageExpression="'address ' + self.address + ' is the network address of the /' + '1'.substring(0, self.prefixLength / 100) + '0123456789'.substring(self.prefixLength / 10 % 10, self.prefixLength / 10 % 10 + (self.prefixLength >= 10 ? 1 : 0)) + '0123456789'.substring(self.prefixLength % 10, self.prefixLength % 10 + 1) + ' subnet, not a host address: choose a host address in it, or prefixLength 31 or 32'"
+// +kubebuilder:validation:XValidation:rule="!has(self.prefixLength) || self.prefixLength >= 31 || !isIP(self.address) || ip(self.address).family() != 4 || (int(self.address.split('.')[0]) * 16777216 + int(self.address.split('.')[1]) * 65536 + int(self.address.split('.')[2]) * 256 + int(self.address.split('.')[3])) % ([1, 2, 4, 8, 16, 32, 64, 128][(32 - self.prefixLength) % 8] * [1, 256, 65536, 16777216][(32 - self.prefixLength) / 8]) != ([1, 2, 4, 8, 16, 32, 64, 128][(32 - self.prefixLength) % 8] * [1, 256, 65536, 16777216][(32 - self.prefixLength) / 8]) - 1",fieldPath=".address",message="address must not be the broadcast address of its subnet (all host bits one, such as 198.18.1.255 with prefixLength 24)",messageExpression="'address ' + self.address + ' is the broadcast address of its /' + '1'.substring(0, self.prefixLength / 100) + '0123456789'.substring(self.prefixLength / 10 % 10, self.prefixLength / 10 % 10 + (self.prefixLength >= 10 ? 1 : 0)) + '0123456789'.substring(self.prefixLength % 10, self.prefixLength % 10 + 1) + ' subnet, not a host address: choose a host address in it, or prefixLength 31 or 32'"
+// +kubebuilder:validation:XValidation:rule="!has(self.prefixLength) || self.prefixLength >= 127 || !isIP(self.address) || ip(self.address).family() != 6 || !(cidr(self.address + '/' + '1'.substring(0, self.prefixLength / 100) + '0123456789'.substring(self.prefixLength / 10 % 10, self.prefixLength / 10 % 10 + (self.prefixLength >= 10 ? 1 : 0)) + '0123456789'.substring(self.prefixLength % 10, self.prefixLength % 10 + 1)).masked().ip() == ip(self.address))",fieldPath=".address",message="address must not be the subnet-router anycast address of its subnet (all host bits zero, such as fd00:1:: with prefixLength 64)",messageExpression="'address ' + self.address + ' is the subnet-router anycast address of the /' + '1'.substring(0, self.prefixLength / 100) + '0123456789'.substring(self.prefixLength / 10 % 10, self.prefixLength / 10 % 10 + (self.prefixLength >= 10 ? 1 : 0)) + '0123456789'.substring(self.prefixLength % 10, self.prefixLength % 10 + 1) + ' subnet, which its routers answer: choose a host address in it, or prefixLength 127 or 128'"
 // +kubebuilder:validation:XValidation:rule="!has(self.preemptionDelay) || self.preemption == 'Always'",message="preemptionDelay is only used with preemption: Always"
 type VirtualIPSpec struct {
 	// address is the virtual IP: one IPv4 or IPv6 address in canonical form, without a
-	// prefix. It cannot be changed; create another VirtualIP for another address.
+	// prefix. It cannot be changed; create another VirtualIP for another address. An address
+	// that belongs to something else (a node, the API server, a node's gateway) is refused
+	// by the controller: condition Conflict with reason AddressReserved.
 	// +required
 	// +kubebuilder:validation:MinLength=2
 	// +kubebuilder:validation:MaxLength=45
@@ -76,6 +96,8 @@ type VirtualIPSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!isIP(self) || !ip(self).isLoopback()",message="address must not be a loopback address (127.0.0.0/8 or ::1)"
 	// +kubebuilder:validation:XValidation:rule="!isIP(self) || !(ip(self).isLinkLocalUnicast() || ip(self).isLinkLocalMulticast())",message="address must not be a link-local address (169.254.0.0/16 or fe80::/10)"
 	// +kubebuilder:validation:XValidation:rule="!isIP(self) || ip(self).isUnspecified() || ip(self).isLoopback() || ip(self).isLinkLocalUnicast() || ip(self).isLinkLocalMulticast() || ip(self).isGlobalUnicast()",message="address must not be a multicast or broadcast address"
+	// +kubebuilder:validation:XValidation:rule="!isIP(self) || !cidr('0.0.0.0/8').containsIP(self)",message="address must not be in 0.0.0.0/8, which means 'this network' and is never the address of a host"
+	// +kubebuilder:validation:XValidation:rule="!isIP(self) || !cidr('240.0.0.0/4').containsIP(self)",message="address must not be in 240.0.0.0/4, which is reserved: most hosts and routers drop it"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="address is immutable: create a new VirtualIP for a different address"
 	Address string `json:"address"`
 
@@ -331,6 +353,10 @@ const (
 	ReasonPreempted      = "Preempted"      // a higher-priority node took it (preemption: Always)
 	ReasonNotSelected    = "NotSelected"    // the owner no longer matches nodeSelector
 	ReasonNoCandidate    = "NoCandidate"    // no live agent may hold it
+	// ReasonTakenOver: a standby took the address from a dead owner while no controller
+	// could decide (API server down, or no leader), and the controller confirms it.
+	ReasonTakenOver = "TakenOver"
+	// ReasonAddressInUse and ReasonAddressReserved (above) also take an address away.
 )
 
 // OwnerTransition records the last change of owner.
@@ -374,7 +400,8 @@ type VirtualIPStatus struct {
 	// +kubebuilder:validation:MaxLength=15
 	Interface string `json:"interface,omitempty"`
 
-	// standbys are the other eligible nodes, in takeover order.
+	// standbys are the other eligible nodes, in takeover order: the first 16 (MaxStandbys)
+	// of them.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=256

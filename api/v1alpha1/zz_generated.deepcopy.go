@@ -175,6 +175,11 @@ func (in *NodeAgentList) DeepCopyObject() runtime.Object {
 func (in *NodeAgentStatus) DeepCopyInto(out *NodeAgentStatus) {
 	*out = *in
 	in.HeartbeatTime.DeepCopyInto(&out.HeartbeatTime)
+	if in.Gateways != nil {
+		in, out := &in.Gateways, &out.Gateways
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.VIPs != nil {
 		in, out := &in.VIPs, &out.VIPs
 		*out = make([]VIPEligibility, len(*in))

@@ -9,9 +9,11 @@
 //	lab bench-announce [--moves N]             neighbour-cache update after a VIP moves
 //	lab bench-probes [--vips N] [--for D]      cost of the agent's health probes
 //	lab demo                                   what `make demo` shows
+//	lab chaos [--for D] [--seed N] [flags]     random real faults, invariants checked (make chaos)
 //
 // Its hidden commands are the processes the lab runs inside namespaces: serve-http (each
-// node's service), record (the client's traffic recorder) and burn (CPU starvation).
+// node's service), record (the client's traffic recorder), burn (CPU starvation) and
+// memberlist-outsider (a memberlist member with another key, trying to join Vigil's).
 package main
 
 import (
@@ -145,6 +147,8 @@ func run(args []string) error {
 		return benchFailover(fs, args)
 	case "demo":
 		return demo(fs, args)
+	case "chaos":
+		return chaos(fs, args)
 	case "bench-announce":
 		return benchAnnounce(fs, args)
 	case "bench-probes":
@@ -202,6 +206,17 @@ func run(args []string) error {
 			return err
 		}
 		return lab.TrackTCP(o)
+	case "memberlist-outsider":
+		bind, key, join := fs.String("bind", "", "IP to listen on"), fs.String("key", "", "base64 gossip key; empty: none"), fs.String("join", "", "host:port of a member")
+		stay := fs.Duration("stay", 3*time.Second, "how long to stay after trying to join")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		o, err := lab.ParseOutsiderFlags(*bind, *key, *join, min(*stay, time.Minute))
+		if err != nil {
+			return err
+		}
+		return lab.RunOutsider(os.Stdout, o)
 	case "burn":
 		d := fs.Duration("for", 10*time.Second, "how long to burn one core (at most 10m)")
 		if err := fs.Parse(args); err != nil {
@@ -214,4 +229,27 @@ func run(args []string) error {
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, format+"\n", args...)
+}
+
+// withLab brings a lab up with this binary as its helper, runs fn with a context that
+// SIGINT and SIGTERM cancel, and tears the lab down whatever happened (the lab also tears
+// itself down on those signals).
+func withLab(cfg lab.Config, fn func(context.Context, *lab.Lab) error) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg.HelperBin, cfg.Logf = self, logf
+	l, err := lab.Up(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := l.Down(); err != nil {
+			logf("tearing the lab down: %v", err)
+		}
+	}()
+	return fn(ctx, l)
 }

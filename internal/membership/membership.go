@@ -37,7 +37,7 @@ type Options struct {
 // its timeouts when the local node itself is slow).
 func (o *Options) BindFlags(fs *flag.FlagSet, defaultBind string) {
 	fs.StringVar(&o.Bind, "memberlist-bind", defaultBind, "host:port of memberlist (UDP and TCP); empty turns memberlist off (slower failover on API heartbeats)")
-	fs.StringVar(&o.Advertise, "memberlist-advertise", "", "address other members reach this one at (default: the node's InternalIP, or $POD_IP)")
+	fs.StringVar(&o.Advertise, "memberlist-advertise", "", "address other members reach this one at (default: the host of --memberlist-bind when it names one, else the node's InternalIP, or $POD_IP)")
 	fs.DurationVar(&o.ProbeInterval, "memberlist-probe-interval", 100*time.Millisecond, "how often each member probes another")
 	fs.DurationVar(&o.ProbeTimeout, "memberlist-probe-timeout", 80*time.Millisecond, "how long a probe waits for its ack before indirect probes")
 	fs.IntVar(&o.SuspicionMult, "memberlist-suspicion-mult", 3, "suspicion timeout, in probe intervals (scaled by log10 of the members)")
@@ -90,14 +90,22 @@ type Member struct {
 	states   map[string]State
 	onChange func(name string, alive bool)
 	metrics  *Metrics
+	keyring  *memberlist.Keyring
 }
 
-// Start creates the member named name. key is the 32-byte gossip encryption key; onChange
-// is called (never blocking memberlist) when a member joins or dies.
-func Start(name string, o Options, advertise string, key []byte, log logr.Logger, onChange func(name string, alive bool)) (*Member, error) {
+// Start creates the member named name. keys is the gossip keyring, primary first (see
+// ReadKeys); onChange is called (never blocking memberlist) when a member joins or dies.
+func Start(name string, o Options, advertise string, keys [][]byte, log logr.Logger, onChange func(name string, alive bool)) (*Member, error) {
 	host, port, err := splitHostPort(o.Bind)
 	if err != nil {
 		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, errNoKeys
+	}
+	keyring, err := memberlist.NewKeyring(keys, keys[0])
+	if err != nil {
+		return nil, fmt.Errorf("memberlist keyring: %w", err)
 	}
 	cfg := memberlist.DefaultLANConfig()
 	cfg.Name = name
@@ -105,11 +113,8 @@ func Start(name string, o Options, advertise string, key []byte, log logr.Logger
 	if cfg.BindAddr == "" {
 		cfg.BindAddr = "0.0.0.0"
 	}
-	if o.Advertise != "" {
-		advertise = o.Advertise
-	}
-	if advertise != "" {
-		cfg.AdvertiseAddr, cfg.AdvertisePort = advertise, port
+	if a := advertiseAddr(o.Advertise, host, advertise); a != "" {
+		cfg.AdvertiseAddr, cfg.AdvertisePort = a, port
 	}
 	cfg.ProbeInterval, cfg.ProbeTimeout, cfg.SuspicionMult = o.ProbeInterval, o.ProbeTimeout, o.SuspicionMult
 	// Spread news of a death as fast as it is detected.
@@ -117,9 +122,10 @@ func Start(name string, o Options, advertise string, key []byte, log logr.Logger
 	cfg.GossipNodes = 4
 	cfg.TCPTimeout = time.Second
 	cfg.DeadNodeReclaimTime = time.Second // a restarted agent may rejoin under its name at once
-	cfg.SecretKey = key
+	// Every key decrypts, the first encrypts; SetKeys changes them at runtime (rotation).
+	cfg.Keyring = keyring
 	cfg.LogOutput = &logWriter{log: log.WithName("memberlist")}
-	m := &Member{log: log, states: map[string]State{}, onChange: onChange, metrics: o.Metrics}
+	m := &Member{log: log, states: map[string]State{}, onChange: onChange, metrics: o.Metrics, keyring: keyring}
 	cfg.Events = m
 	ml, err := memberlist.Create(cfg)
 	if err != nil {
@@ -127,7 +133,23 @@ func Start(name string, o Options, advertise string, key []byte, log logr.Logger
 	}
 	m.ml = ml
 	o.Metrics.SetUp(true)
+	o.Metrics.setKeys(keys)
+	log.Info("memberlist keys", "primary", Fingerprint(keys[0]), "keys", fingerprints(keys))
 	return m, nil
+}
+
+// advertiseAddr is the address other members are told to reach this one at: the
+// --memberlist-advertise flag, else the address memberlist listens on when it listens on
+// one address only (the node's, with the agent's --bind-address), else the caller's
+// default (the node's InternalIP, the pod's IP), else "" for memberlist's own guess.
+func advertiseAddr(flag, bindHost, fallback string) string {
+	if flag != "" {
+		return flag
+	}
+	if ip := net.ParseIP(bindHost); ip != nil && !ip.IsUnspecified() {
+		return bindHost
+	}
+	return fallback
 }
 
 // NotifyJoin implements memberlist.EventDelegate.
@@ -178,6 +200,47 @@ func (m *Member) Alive() []string {
 	return out
 }
 
+// Reachable lists the members memberlist counts alive and does not suspect right now:
+// the first sign of a lost peer, a suspicion timeout before memberlist declares it dead.
+// A node cut off from the others suspects them all at once while Lifeguard stretches its
+// own timeouts (it cannot tell it is the one cut off), so fencing judges on this.
+func (m *Member) Reachable() map[string]bool {
+	out := map[string]bool{}
+	for _, n := range m.ml.Members() {
+		if n.State == memberlist.StateAlive {
+			out[n.Name] = true
+		}
+	}
+	return out
+}
+
+// PingAll pings the given members (name -> host:port) at once and reports which answered
+// within the probe timeout: a direct, fresh answer to "whom do I reach", which does not
+// wait for memberlist's round-robin probing (that a node cut off from the others also
+// slows down, believing itself slow).
+func (m *Member) PingAll(peers map[string]string) map[string]bool {
+	type answer struct {
+		name string
+		ok   bool
+	}
+	ch := make(chan answer, len(peers))
+	for name, hostport := range peers {
+		go func() {
+			addr, err := net.ResolveUDPAddr("udp", hostport)
+			if err == nil {
+				_, err = m.ml.Ping(name, addr)
+			}
+			ch <- answer{name, err == nil}
+		}()
+	}
+	out := make(map[string]bool, len(peers))
+	for range peers {
+		a := <-ch
+		out[a.name] = a.ok
+	}
+	return out
+}
+
 // Address is host:port other members reach this one at.
 func (m *Member) Address() string {
 	n := m.ml.LocalNode()
@@ -189,6 +252,7 @@ func (m *Member) Leave(timeout time.Duration) {
 	_ = m.ml.Leave(timeout)
 	_ = m.ml.Shutdown()
 	m.metrics.SetUp(false)
+	m.metrics.setKeys(nil)
 }
 
 // logWriter routes memberlist's log lines ("[LEVEL] memberlist: ...") into logr.

@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,7 @@ type Metrics struct {
 	broadcasts  prometheus.Gauge
 	stateBytes  *prometheus.GaugeVec
 	unmapped    *prometheus.CounterVec
+	keys        *prometheus.GaugeVec
 }
 
 var registerSinkOnce sync.Once
@@ -65,6 +67,9 @@ func NewMetrics() *Metrics {
 			Help: "Size of the last push/pull state received from a member (side=remote), encrypted."}, []string{"side"}),
 		unmapped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_memberlist_unmapped_updates_total",
 			Help: "Updates of memberlist metrics this version of Vigil does not know yet, by key; a newer memberlist may emit them."}, []string{"key"}),
+		keys: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_memberlist_keys",
+			Help: "1 for every key in this member's gossip keyring, by fingerprint (first 8 hex digits of the key's SHA-256) and primary (true for the key that encrypts); a key rotation waits on it."},
+			[]string{"fingerprint", "primary"}),
 	}
 }
 
@@ -89,7 +94,7 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 // Collectors are the metrics Register registers.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.up, m.members, m.healthScore, m.instances, m.messages, m.degraded,
-		m.tcpAccepts, m.tcpConnects, m.sentBytes, m.recvBytes, m.durations, m.broadcasts, m.stateBytes, m.unmapped}
+		m.tcpAccepts, m.tcpConnects, m.sentBytes, m.recvBytes, m.durations, m.broadcasts, m.stateBytes, m.unmapped, m.keys}
 }
 
 // SetUp records whether the member runs.
@@ -98,6 +103,17 @@ func (m *Metrics) SetUp(up bool) {
 		return
 	}
 	m.up.Set(promutil.Bool(up))
+}
+
+// setKeys records the keyring, primary first.
+func (m *Metrics) setKeys(keys [][]byte) {
+	if m == nil {
+		return
+	}
+	m.keys.Reset()
+	for i, k := range keys {
+		m.keys.WithLabelValues(Fingerprint(k), strconv.FormatBool(i == 0)).Set(1)
+	}
 }
 
 // setMembers records the members seen, by state.

@@ -19,7 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // VigilNamespace is the namespace the lab installs Vigil into.
@@ -28,8 +30,8 @@ const VigilNamespace = "vigil-system"
 // Installation is Vigil as `helm install` of charts/vigil put it into the lab's API server:
 // the containers the chart rendered for the controller and the agents, run by the lab
 // with exactly their arguments and environment, and with their ServiceAccounts' tokens
-// (never the admin's), so that a gap in the chart's RBAC fails here as it would in a
-// cluster.
+// (never the admin's; an agent's bound to its node's Pod), so that a gap in the chart's
+// RBAC or admission policy fails here as it would in a cluster.
 type Installation struct {
 	Namespace  string
 	Controller Workload
@@ -46,8 +48,14 @@ type Workload struct {
 	Args []string
 	Env  []corev1.EnvVar
 	// ServiceAccount runs the workload; Kubeconfig holds its token from the TokenRequest API.
+	// An agent has one per node instead, in Kubeconfigs: a token bound to the Pod the
+	// DaemonSet would run there, as the kubelet gets it (the API server then names the
+	// node in the agent's user info, which the chart's NodeAgent policy checks).
 	ServiceAccount string
 	Kubeconfig     string
+	Kubeconfigs    map[string]string
+	// Template is the chart's pod template.
+	Template corev1.PodTemplateSpec
 	// HealthPort serves /readyz, MetricsPort /metrics.
 	HealthPort  int
 	MetricsPort int
@@ -83,10 +91,11 @@ func (l *Lab) InstallVigil(ctx context.Context, helmArgs ...string) (*Installati
 	if inst.Controller, inst.Agent, err = workloads(manifest); err != nil {
 		return nil, err
 	}
-	for _, w := range []*Workload{&inst.Controller, &inst.Agent} {
-		if w.Kubeconfig, err = l.serviceAccountKubeconfig(ctx, w.ServiceAccount); err != nil {
-			return nil, err
-		}
+	if inst.Controller.Kubeconfig, err = l.serviceAccountKubeconfig(ctx, inst.Controller.ServiceAccount, nil); err != nil {
+		return nil, err
+	}
+	if inst.Agent.Kubeconfigs, err = l.agentKubeconfigs(ctx, &inst.Agent); err != nil {
+		return nil, err
 	}
 	l.installation = inst
 	l.logf("lab %s: vigil installed with helm install of charts/vigil", l.Prefix)
@@ -153,6 +162,7 @@ func workloads(manifest string) (controller, agent Workload, err error) {
 			}
 			spec = &d.Spec.Template.Spec
 			controller, err = workload(spec)
+			controller.Template = d.Spec.Template
 		case "DaemonSet":
 			var d appsv1.DaemonSet
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &d); err != nil {
@@ -160,6 +170,7 @@ func workloads(manifest string) (controller, agent Workload, err error) {
 			}
 			spec = &d.Spec.Template.Spec
 			agent, err = workload(spec)
+			agent.Template = d.Spec.Template
 		default:
 			continue
 		}
@@ -194,22 +205,65 @@ func workload(spec *corev1.PodSpec) (Workload, error) {
 	return w, nil
 }
 
-// serviceAccountKubeconfig writes a kubeconfig with a token of the ServiceAccount, as a
-// pod of it would get: from the TokenRequest API, valid for a day (longer than any run).
-func (l *Lab) serviceAccountKubeconfig(ctx context.Context, sa string) (string, error) {
+// agentKubeconfigs creates, for every node, the Pod the agent DaemonSet would run there
+// (the chart's pod template with spec.nodeName set; it stays Pending, nothing runs it)
+// and writes a kubeconfig with a token bound to it, as the kubelet would request.
+func (l *Lab) agentKubeconfigs(ctx context.Context, w *Workload) (map[string]string, error) {
+	cs, err := l.clientset()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, n := range l.Nodes {
+		pod := &corev1.Pod{ObjectMeta: *w.Template.ObjectMeta.DeepCopy(), Spec: *w.Template.Spec.DeepCopy()}
+		pod.Name, pod.Namespace, pod.Spec.NodeName = "vigil-agent-"+n.Name, VigilNamespace, n.Name
+		created, err := cs.CoreV1().Pods(VigilNamespace).Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("creating the agent Pod of %s: %w", n.Name, err)
+		}
+		ref := &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: created.Name, UID: created.UID}
+		if out[n.Name], err = l.serviceAccountKubeconfig(ctx, w.ServiceAccount, ref); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (l *Lab) clientset() (*kubernetes.Clientset, error) {
 	cfg, err := l.RESTConfig()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	return kubernetes.NewForConfig(cfg)
+}
+
+// serviceAccountKubeconfig writes a kubeconfig with a token of the ServiceAccount, as a
+// pod of it would get: from the TokenRequest API, valid for a day (longer than any run),
+// bound to the pod when boundTo is set.
+func (l *Lab) serviceAccountKubeconfig(ctx context.Context, sa string, boundTo *authenticationv1.BoundObjectReference) (string, error) {
+	cs, err := l.clientset()
 	if err != nil {
 		return "", err
 	}
 	tr, err := cs.CoreV1().ServiceAccounts(VigilNamespace).CreateToken(ctx, sa, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](24 * 3600)},
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](24 * 3600), BoundObjectRef: boundTo},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		return "", fmt.Errorf("requesting a token of ServiceAccount %s/%s: %w", VigilNamespace, sa, err)
+	}
+	name := sa
+	if boundTo != nil {
+		name = boundTo.Name
+	}
+	return l.WriteKubeconfig(name, tr.Status.Token)
+}
+
+// WriteKubeconfig writes RunDir/name.kubeconfig, for the lab's API server with a bearer
+// token; ClientFor makes a client of it.
+func (l *Lab) WriteKubeconfig(name, token string) (string, error) {
+	cfg, err := l.RESTConfig()
+	if err != nil {
+		return "", err
 	}
 	kubeconfig := fmt.Sprintf(`apiVersion: v1
 kind: Config
@@ -223,19 +277,36 @@ contexts:
 - name: lab
   context: {cluster: lab, user: %s}
 current-context: lab
-`, cfg.Host, filepath.Join(l.RunDir, "pki", "ca.crt"), sa, tr.Status.Token, sa)
-	path := filepath.Join(l.RunDir, sa+".kubeconfig")
+`, cfg.Host, filepath.Join(l.RunDir, "pki", "ca.crt"), name, token, name)
+	path := filepath.Join(l.RunDir, name+".kubeconfig")
 	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
 		return "", err
 	}
 	return path, nil
 }
 
+// ClientFor is a client with the credentials of a kubeconfig of the lab (a workload's),
+// dialling from inside the control-plane namespace.
+func (l *Lab) ClientFor(kubeconfig string) (client.Client, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", kubeconfig, err)
+	}
+	cfg.Dial = DialerIn(l.ControlPlane.NS)
+	return client.New(cfg, client.Options{Scheme: Scheme})
+}
+
 // environ resolves the workload's environment for a process in member m, as the kubelet
 // would for a pod there (the downward API fields the chart uses), plus KUBECONFIG with
 // the ServiceAccount's token in place of the in-cluster configuration.
 func (w *Workload) environ(m *Member, podName string) ([]string, error) {
-	env := []string{"KUBECONFIG=" + w.Kubeconfig}
+	kubeconfig := w.Kubeconfig
+	if w.Kubeconfigs != nil {
+		if kubeconfig = w.Kubeconfigs[m.Name]; kubeconfig == "" {
+			return nil, fmt.Errorf("no token of %s for %s: it runs on the lab's nodes only", w.ServiceAccount, m.Name)
+		}
+	}
+	env := []string{"KUBECONFIG=" + kubeconfig}
 	for _, e := range w.Env {
 		v := e.Value
 		if e.ValueFrom != nil {
@@ -258,6 +329,48 @@ func (w *Workload) environ(m *Member, podName string) ([]string, error) {
 		env = append(env, e.Name+"="+v)
 	}
 	return env, nil
+}
+
+// args are the workload's arguments with $(VAR) references to its environment expanded,
+// as the kubelet expands them ($$ escapes a $; an unknown reference stays as it is).
+func (w *Workload) args(env []string) []string {
+	vars := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	out := make([]string, len(w.Args))
+	for i, a := range w.Args {
+		out[i] = expand(a, vars)
+	}
+	return out
+}
+
+func expand(s string, vars map[string]string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+			continue
+		case '(':
+			if end := strings.IndexByte(s[i:], ')'); end > 0 {
+				if v, ok := vars[s[i+2:i+end]]; ok {
+					b.WriteString(v)
+					i += end
+					continue
+				}
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // readyzURL is where the workload in member m answers /readyz.

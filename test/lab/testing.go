@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -20,6 +21,9 @@ func ForTest(t testing.TB, cfg Config) *Lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if dir := os.Getenv("VIGIL_LAB_LOGS"); dir != "" {
+			keepLogs(t, l, filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")))
+		}
 		if t.Failed() {
 			logs, _ := filepath.Glob(filepath.Join(l.RunDir, "logs", "*.log"))
 			for _, f := range logs {
@@ -32,4 +36,20 @@ func ForTest(t testing.TB, cfg Config) *Lab {
 		}
 	})
 	return l
+}
+
+// keepLogs copies the run's process logs to dir ($VIGIL_LAB_LOGS): a passing test's
+// timings can be read after the lab is gone.
+func keepLogs(t testing.TB, l *Lab, dir string) {
+	logs, _ := filepath.Glob(filepath.Join(l.RunDir, "logs", "*.log"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("keeping logs: %v", err)
+		return
+	}
+	for _, f := range logs {
+		if b, err := os.ReadFile(f); err == nil {
+			_ = os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644)
+		}
+	}
+	t.Logf("lab logs kept in %s", dir)
 }

@@ -87,7 +87,7 @@ func (l *Lab) StartController(vigil string, args ...string) (stop func(), err er
 	if err != nil {
 		return nil, err
 	}
-	argv := append(append([]string{vigil}, inst.Controller.Args...), args...)
+	argv := append(append([]string{vigil}, inst.Controller.args(env)...), args...)
 	start := func() (*Process, error) {
 		return l.startProcessEnv(l.ControlPlane.NS, "cp/vigil-controller", env, argv...)
 	}
@@ -139,7 +139,7 @@ func (l *Lab) StartAgent(vigil, node string, args ...string) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	argv := append(append([]string{vigil}, inst.Agent.Args...), args...)
+	argv := append(append([]string{vigil}, inst.Agent.args(env)...), args...)
 	return l.startProcessEnv(m.NS, node+"/vigil-agent", env, argv...)
 }
 

@@ -1,0 +1,441 @@
+package agent
+
+import (
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"vigil.dev/vigil/agent/address"
+	"vigil.dev/vigil/agent/dataplane"
+	"vigil.dev/vigil/agent/handover"
+	"vigil.dev/vigil/agent/probe"
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/membership"
+)
+
+// Timings of the agent's decisions.
+const (
+	// resyncPeriod bounds how long drift (an address removed by hand, a link that lost it)
+	// can last before the agent repairs it.
+	resyncPeriod = 10 * time.Second
+	// holdTimeout bounds make-before-break: a VIP that moved away stays bound here until
+	// its new owner reports it bound, or this long.
+	holdTimeout = 3 * time.Second
+	// holdRecheck is how often a held VIP is looked at while its new owner binds: the
+	// owner's report arrives through the API, and the hold must end soon after.
+	holdRecheck = 100 * time.Millisecond
+	// apiDownForTakeover is how long the API server must be unreachable before agents take
+	// over dead owners' VIPs themselves: a short blip is left to the controller.
+	apiDownForTakeover = 2 * time.Second
+	// outageRecheck is how often dead owners are looked for while the API server is down
+	// (no watch event will say so).
+	outageRecheck = time.Second
+)
+
+// Observation is everything the agent's decision depends on, read at one instant.
+type Observation struct {
+	Node string
+	Now  time.Time
+	// NodeLabels are the labels of this node's Node.
+	NodeLabels map[string]string
+	// VIPs are the VirtualIPs, from the cache or (Fresh) read from the API server itself.
+	VIPs  []vigilv1.VirtualIP
+	Fresh bool
+	// Agents are the NodeAgents (the new owner's report ends a make-before-break hold).
+	Agents []vigilv1.NodeAgent
+	// Members is memberlist's view of the nodes; nil when memberlist does not run here.
+	Members map[string]membership.State
+	// Majority: this node sees more than half of its plausibly alive peers (see majority).
+	Majority bool
+	// APIDown is how long the API server has not answered (0: it answers).
+	APIDown time.Duration
+	// Isolated: neither the API server nor a majority of peers reachable for fenceAfter.
+	Isolated bool
+	// Links are the node's interfaces with their addresses and carrier.
+	Links []address.Link
+	// Health is each VirtualIP's health-check verdict on this node, by name.
+	Health map[string]probe.Health
+	// BindErrors are the VIPs the last apply could not bind here, by UID.
+	BindErrors map[types.UID]string
+	// Forwarding: this node can forward a planned move's connections (nftables works and
+	// --handover-drain is not 0).
+	Forwarding bool
+	// FenceAfter and Drain are --fence-after and --handover-drain.
+	FenceAfter, Drain time.Duration
+	Memory            Memory
+}
+
+// Memory is what the agent remembers from one decision to the next; everything else is
+// read again each time. Keys are VirtualIP UIDs: a VirtualIP deleted and created again
+// under its name is a new object, and what was remembered of the old one is forgotten.
+type Memory struct {
+	// Fences is the newest epoch seen per VirtualIP: the agent never acts on an older one
+	// (a stale cache must not make it bind an address that moved on).
+	Fences map[types.UID]int64
+	// Bound is the epoch at which each VIP is bound here, as the last apply left it.
+	Bound map[types.UID]int64
+	// Holds are VIPs that moved away and stay bound here, quietly, until the new owner
+	// holds them (make before break) and then for the drain.
+	Holds map[types.UID]Hold
+	// Forwards are planned moves to this node whose old owner's connections are
+	// forwarded back to it until the given time.
+	Forwards map[types.UID]Forward
+	// TakenOver are VIPs this node took from a dead owner while no controller could
+	// decide, with the epoch they were taken at: kept until the controller publishes a
+	// newer one.
+	TakenOver map[types.UID]int64
+	// Stale: the node was isolated and has not read the VirtualIPs from the API server
+	// since; its cache may show it owning VIPs that moved meanwhile.
+	Stale bool
+}
+
+// Hold is a VIP held quietly after it moved away.
+type Hold struct {
+	Until     time.Time
+	Confirmed bool // the new owner reported the bind; Until then counts the drain
+}
+
+// Forward is one planned move's forwarding back to the old owner.
+type Forward struct {
+	Rule  handover.Rule
+	Until time.Time
+}
+
+// Decision is what the agent applies.
+type Decision struct {
+	// Hold are the addresses the node must hold, quiet (not announced) or not.
+	Hold []dataplane.VIP
+	// Forward are the nftables forwarding rules of planned moves to this node.
+	Forward []handover.Rule
+	// Checks are the health checks to run, by VirtualIP name (only selected VIPs).
+	Checks map[string]CheckSet
+	// Report is the node's eligibility per selected VirtualIP, assuming Hold succeeds
+	// (BoundEpoch set for what it holds at the current epoch).
+	Report []vigilv1.VIPEligibility
+	// TakeOver names the VIPs taken over in this decision (for logs and Events).
+	TakeOver []string
+	// ReadAPI: decide again with VirtualIPs read from the API server (Fresh) before
+	// binding anything: the cache may be stale.
+	ReadAPI bool
+	// Memory is what to remember for the next decision.
+	Memory Memory
+	// Again is when to decide again at the latest.
+	Again time.Duration
+}
+
+// CheckSet is the health checks of one VirtualIP and what they probe.
+type CheckSet struct {
+	Target probe.Target
+	Checks []vigilv1.HealthCheck
+}
+
+// Decide makes the node hold exactly what it should. It is a pure function of its input:
+//
+//   - Identity and fencing: VirtualIPs are known by UID. A VirtualIP whose epoch is older
+//     than the newest seen for it is ignored (a stale cache); a deleted one is forgotten.
+//   - Ownership: the owner of the newest epoch holds and announces the address.
+//   - Make before break: a VIP that moved away stays bound here, quiet, until the new owner
+//     reports it bound at the new epoch (or holdTimeout), then for the drain, while the
+//     new owner forwards the connections accepted here back to this node. Not after a move
+//     from a node found dead (OwnerLost) or a confirmed takeover: it goes at once.
+//   - Forwarding: the new owner of a planned move (not after OwnerLost, nor from an owner
+//     memberlist says is dead) forwards the old owner's connections for the drain.
+//   - Takeover: while no controller can decide (the API server unreachable, or no controller
+//     alive in memberlist: the leader died, perhaps with the owner), the first live standby
+//     of a dead owner takes its VIP once the owner would have fenced itself (see Takeover),
+//     reports it bound, and keeps it until the controller publishes a newer epoch.
+//   - Fencing: an isolated node holds nothing, and after isolation binds nothing before it
+//     has read the VirtualIPs from the API server itself.
+//   - Eligibility: a selected VIP is eligible here when its interface is found and has
+//     carrier, every check passes and the last bind did not fail.
+func Decide(in Observation) Decision {
+	mem := in.Memory.clone()
+	d := Decision{Checks: map[string]CheckSet{}, Memory: mem, Again: resyncPeriod}
+	if mem.Stale && !in.Isolated && !in.Fresh {
+		d.ReadAPI = true
+		return d
+	}
+	if in.Fresh {
+		mem.Stale = false
+	}
+	if in.Isolated {
+		mem.Stale = true
+	}
+	var takeAgain time.Duration
+	if in.Members != nil && (in.APIDown >= apiDownForTakeover || !controllerAlive(in.Members)) {
+		var take []string
+		take, takeAgain = Takeover(in.Node, in.VIPs, in.Members, in.Majority, in.FenceAfter, in.Now)
+		for _, name := range take {
+			if v := findVIP(in.VIPs, name); v != nil && mem.TakenOver[v.UID] != v.Status.Epoch {
+				mem.TakenOver[v.UID] = v.Status.Epoch
+				d.TakeOver = append(d.TakeOver, name)
+			}
+		}
+	}
+	seen := map[types.UID]bool{}
+	for i := range in.VIPs {
+		v := &in.VIPs[i]
+		dv, ok := ToVIP(v)
+		if !ok {
+			continue
+		}
+		seen[v.UID] = true
+		iface, ifaceErr := address.ResolveInterface(in.Links, v.Spec.Interface, dv.Address)
+		if v.Spec.SelectsNode(in.NodeLabels) {
+			d.Checks[v.Name] = CheckSet{Target: probe.Target{VIP: dv.Address, Interface: iface}, Checks: v.Spec.HealthChecks}
+			d.Report = append(d.Report, eligibility(v, in, iface, ifaceErr))
+		}
+		if v.Status.Epoch < mem.Fences[v.UID] {
+			continue // an older view than one already acted on
+		}
+		mem.Fences[v.UID] = v.Status.Epoch
+		if e, ok := mem.TakenOver[v.UID]; ok && e != v.Status.Epoch {
+			delete(mem.TakenOver, v.UID) // the controller has decided since
+		}
+		if held, ok := decideVIP(v, dv, iface, in, &mem); ok {
+			d.Hold = append(d.Hold, held)
+		}
+	}
+	mem.forget(seen)
+	if in.Isolated {
+		// The isolated side of a partition gives everything up: the other side elects
+		// new owners, and two nodes must not answer for one address.
+		d.Hold, mem.Holds = nil, map[types.UID]Hold{}
+	}
+	d.Forward, d.Again = forwards(in, &mem, d.Again)
+	markBound(d.Report, in.VIPs, d.Hold, mem)
+	d.Again = nextLook(in, mem, d.Again, takeAgain)
+	d.Memory = mem
+	return d
+}
+
+// decideVIP decides whether this node holds one VirtualIP, and how.
+func decideVIP(v *vigilv1.VirtualIP, dv dataplane.VIP, iface string, in Observation, mem *Memory) (dataplane.VIP, bool) {
+	switch {
+	case v.Status.Owner == in.Node:
+		delete(mem.Holds, v.UID)
+		if _, ok := mem.Forwards[v.UID]; !ok && mem.Bound[v.UID] == 0 && in.Forwarding {
+			if to, ok := oldOwnerAddr(v, in.Node, in.Agents, in.Members); ok {
+				mem.Forwards[v.UID] = Forward{
+					Rule:  handover.Rule{Interface: iface, VIP: dv.Address, To: to, Window: in.Drain},
+					Until: in.Now.Add(in.Drain),
+				}
+			}
+		}
+		return dv, true
+	case hasKey(mem.TakenOver, v.UID):
+		delete(mem.Holds, v.UID)
+		return dv, true
+	case v.Status.Owner != "" && mem.Bound[v.UID] != 0 && keepsConnections(v):
+		h, ok := mem.Holds[v.UID]
+		if !ok {
+			h = Hold{Until: in.Now.Add(holdTimeout)}
+		}
+		if !h.Confirmed && confirmed(in.Agents, v) {
+			h = Hold{Until: in.Now.Add(in.Drain), Confirmed: true}
+		}
+		mem.Holds[v.UID] = h
+		if !in.Now.Before(h.Until) {
+			return dataplane.VIP{}, false
+		}
+		dv.Quiet = true // the new owner announces it now
+		return dv, true
+	default:
+		delete(mem.Holds, v.UID)
+		return dataplane.VIP{}, false
+	}
+}
+
+// keepsConnections reports whether a move away from this node is one whose connections are
+// worth a make-before-break hold. Not when the controller took the VIP from a node it
+// found dead, or confirmed a standby's takeover: whatever this node still serves was
+// given up for lost, and holding it would leave two holders.
+func keepsConnections(v *vigilv1.VirtualIP) bool {
+	t := v.Status.LastTransition
+	return t == nil || (t.Reason != vigilv1.ReasonOwnerLost && t.Reason != vigilv1.ReasonTakenOver)
+}
+
+// eligibility is the node's report on one selected VirtualIP.
+func eligibility(v *vigilv1.VirtualIP, in Observation, iface string, ifaceErr error) vigilv1.VIPEligibility {
+	h := in.Health[v.Name]
+	if _, ok := in.Health[v.Name]; !ok {
+		h = probe.Health{Reason: vigilv1.NoVerdictYet}
+		if len(v.Spec.HealthChecks) == 0 {
+			h = probe.Health{Eligible: true}
+		}
+	}
+	rep := vigilv1.VIPEligibility{Name: v.Name, Eligible: h.Eligible, Reason: h.Reason, Interface: iface,
+		HardwareAddress: hardwareAddr(in.Links, iface)}
+	switch {
+	case ifaceErr != nil:
+		rep.Eligible, rep.Reason = false, ifaceErr.Error()
+	case in.BindErrors[v.UID] != "":
+		rep.Eligible, rep.Reason = false, "cannot bind the address: "+in.BindErrors[v.UID]
+	}
+	rep.Reason = vigilv1.Truncate(rep.Reason, vigilv1.MaxReasonLength)
+	return rep
+}
+
+// forwards keeps the forwarding rules of planned moves that still run here, and says
+// when the first one ends.
+func forwards(in Observation, mem *Memory, again time.Duration) ([]handover.Rule, time.Duration) {
+	var rules []handover.Rule
+	for uid, f := range mem.Forwards {
+		v := findVIPByUID(in.VIPs, uid)
+		if v == nil || v.Status.Owner != in.Node || !in.Now.Before(f.Until) || in.Isolated {
+			delete(mem.Forwards, uid)
+			continue
+		}
+		rules = append(rules, f.Rule)
+		again = min(again, f.Until.Sub(in.Now))
+	}
+	slices.SortFunc(rules, func(a, b handover.Rule) int { return a.VIP.Compare(b.VIP) })
+	return rules, again
+}
+
+// markBound sets BoundEpoch in the report for the VIPs this node holds as owner (or took
+// over) at the current epoch. The apply confirms it: what fails to bind is reported
+// otherwise.
+func markBound(report []vigilv1.VIPEligibility, vips []vigilv1.VirtualIP, hold []dataplane.VIP, mem Memory) {
+	for i := range report {
+		v := findVIP(vips, report[i].Name)
+		if v == nil || !slices.ContainsFunc(hold, func(h dataplane.VIP) bool { return h.Name == v.Name && !h.Quiet }) {
+			continue
+		}
+		if v.Status.Owner != "" && mem.Fences[v.UID] == v.Status.Epoch {
+			report[i].BoundEpoch = v.Status.Epoch
+		}
+	}
+}
+
+// nextLook is when to decide again at the latest.
+func nextLook(in Observation, mem Memory, again, takeAgain time.Duration) time.Duration {
+	if len(mem.Holds) > 0 {
+		again = min(again, holdRecheck)
+	}
+	if takeAgain > 0 {
+		again = min(again, takeAgain)
+	}
+	if in.APIDown >= apiDownForTakeover {
+		again = min(again, outageRecheck)
+	}
+	return max(again, time.Millisecond)
+}
+
+func (m Memory) clone() Memory {
+	return Memory{
+		Fences: cloneMap(m.Fences), Bound: cloneMap(m.Bound), Holds: cloneMap(m.Holds),
+		Forwards: cloneMap(m.Forwards), TakenOver: cloneMap(m.TakenOver), Stale: m.Stale,
+	}
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return map[K]V{}
+	}
+	return maps.Clone(m)
+}
+
+// forget drops what is remembered of VirtualIPs that no longer exist.
+func (m *Memory) forget(exists map[types.UID]bool) {
+	deleteMissing(m.Fences, exists)
+	deleteMissing(m.Bound, exists)
+	deleteMissing(m.Holds, exists)
+	deleteMissing(m.Forwards, exists)
+	deleteMissing(m.TakenOver, exists)
+}
+
+func deleteMissing[V any](m map[types.UID]V, exists map[types.UID]bool) {
+	maps.DeleteFunc(m, func(u types.UID, _ V) bool { return !exists[u] })
+}
+
+// ToVIP converts a VirtualIP to the data plane's view.
+func ToVIP(v *vigilv1.VirtualIP) (dataplane.VIP, bool) {
+	addr, err := netip.ParseAddr(v.Spec.Address)
+	if err != nil {
+		return dataplane.VIP{}, false // the schema admits only IP literals
+	}
+	return dataplane.VIP{
+		Name:      v.Name,
+		Address:   addr,
+		PrefixLen: v.Spec.EffectivePrefixLength(),
+		Interface: v.Spec.Interface,
+		Announce: dataplane.Announce{
+			Count:    int(v.Spec.Announce.Count),
+			Interval: v.Spec.Announce.Interval.Duration,
+			Refresh:  v.Spec.Announce.RefreshInterval.Duration,
+		},
+	}, true
+}
+
+// oldOwnerAddr is where this node, v's new owner, forwards the old owner's connections:
+// the old owner's interface for v, as it reports it. A move away from a dead agent has no
+// connections left to keep (members: memberlist's view, nil without memberlist).
+func oldOwnerAddr(v *vigilv1.VirtualIP, node string, agents []vigilv1.NodeAgent, members map[string]membership.State) (net.HardwareAddr, bool) {
+	t := v.Status.LastTransition
+	if t == nil || t.To != node || t.From == "" || t.From == node || t.Reason == vigilv1.ReasonOwnerLost {
+		return nil, false
+	}
+	if st, ok := members[t.From]; ok && !st.Alive {
+		return nil, false
+	}
+	rep := findNodeAgent(agents, t.From).Status.Report(v.Name)
+	if rep == nil {
+		return nil, false
+	}
+	mac, err := net.ParseMAC(rep.HardwareAddress)
+	return mac, err == nil
+}
+
+// confirmed reports whether v's owner reports it bound at v's epoch.
+func confirmed(agents []vigilv1.NodeAgent, v *vigilv1.VirtualIP) bool {
+	rep := findNodeAgent(agents, v.Status.Owner).Status.Report(v.Name)
+	return rep != nil && rep.BoundEpoch == v.Status.Epoch
+}
+
+// hardwareAddr is the link-layer address of the interface named iface, or "".
+func hardwareAddr(links []address.Link, iface string) string {
+	for _, l := range links {
+		if l.Name == iface && len(l.HardwareAddr) > 0 {
+			return l.HardwareAddr.String()
+		}
+	}
+	return ""
+}
+
+func findVIP(vips []vigilv1.VirtualIP, name string) *vigilv1.VirtualIP {
+	for i := range vips {
+		if vips[i].Name == name {
+			return &vips[i]
+		}
+	}
+	return nil
+}
+
+func findVIPByUID(vips []vigilv1.VirtualIP, uid types.UID) *vigilv1.VirtualIP {
+	for i := range vips {
+		if vips[i].UID == uid {
+			return &vips[i]
+		}
+	}
+	return nil
+}
+
+// findNodeAgent returns the named NodeAgent, or an empty one.
+func findNodeAgent(agents []vigilv1.NodeAgent, name string) *vigilv1.NodeAgent {
+	for i := range agents {
+		if agents[i].Name == name {
+			return &agents[i]
+		}
+	}
+	return &vigilv1.NodeAgent{}
+}
+
+func hasKey[K comparable, V any](m map[K]V, k K) bool {
+	_, ok := m[k]
+	return ok
+}

@@ -1,0 +1,89 @@
+package agent
+
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/membership"
+)
+
+func TestMajority(t *testing.T) {
+	peer := func(name string, gossips bool) vigilv1.NodeAgent {
+		a := vigilv1.NodeAgent{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if gossips {
+			a.Status.MemberlistAddress = name + ":7952"
+		}
+		return a
+	}
+	abc := []vigilv1.NodeAgent{peer("a", true), peer("b", true), peer("c", true)}
+	alive := membership.State{Alive: true}
+	dead := func(ago time.Duration) membership.State { return membership.State{Alive: false, Since: t0.Add(-ago)} }
+	cases := []struct {
+		name       string
+		agents     []vigilv1.NodeAgent
+		members    map[string]membership.State
+		reachable  map[string]bool
+		heartbeats map[string]heartbeatSeen
+		want       bool
+	}{
+		{"all three reach each other", abc, map[string]membership.State{"b": alive, "c": alive}, set("a", "b", "c"), nil, true},
+		{"one peer lost of three: still a majority", abc, map[string]membership.State{"b": alive, "c": alive}, set("a", "b"), nil, true},
+		{"cut off from both: no majority", abc, map[string]membership.State{"b": alive, "c": alive}, set("a"), nil, false},
+		{"peers only suspected count as not reached", abc, map[string]membership.State{"b": alive, "c": alive}, set("a"), nil, false},
+		{"peers dead a minute ago still count: a cut-off node is no majority of one", abc,
+			map[string]membership.State{"b": dead(time.Minute), "c": dead(time.Minute)}, set("a"), nil, false},
+		{"NodeAgents of nodes gone for good stop counting", append(abc, peer("d", true), peer("e", true)),
+			map[string]membership.State{"b": alive, "c": alive, "d": dead(time.Hour), "e": dead(time.Hour)}, set("a", "b", "c"), nil, true},
+		{"never seen by memberlist, no heartbeat seen for long: not counted", append(abc, peer("d", true)),
+			map[string]membership.State{"b": alive, "c": alive}, set("a", "b"),
+			map[string]heartbeatSeen{"d": {at: t0.Add(-time.Hour)}}, true},
+		{"never seen by memberlist, but beating: counted", append(abc, peer("d", true)),
+			map[string]membership.State{"b": alive, "c": alive}, set("a", "b"),
+			map[string]heartbeatSeen{"d": {at: t0.Add(-time.Second)}}, false},
+		{"peers without memberlist cannot be seen either way: not counted", []vigilv1.NodeAgent{peer("a", true), peer("b", false), peer("c", false)},
+			map[string]membership.State{}, set("a"), nil, true},
+		{"no memberlist here: no majority to see", abc, nil, nil, nil, false},
+	}
+	for _, tc := range cases {
+		if got := Majority("a", tc.agents, tc.members, tc.reachable, tc.heartbeats, t0); got != tc.want {
+			t.Errorf("%s: majority %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func set(names ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+func TestIsolated(t *testing.T) {
+	after := time.Second
+	cases := []struct {
+		name       string
+		memberlist bool
+		minority   time.Duration // how long without a majority; 0: has one
+		apiDown    time.Duration
+		want       bool
+	}{
+		{"no majority and no API server for fence-after: isolated", true, time.Second, time.Second, true},
+		{"not yet long enough without a majority", true, 900 * time.Millisecond, 5 * time.Second, false},
+		{"the API server answers: keeps serving (its peers may all have died)", true, time.Minute, 0, false},
+		{"a majority reached: keeps serving through an API outage of any length", true, 0, time.Hour, false},
+		{"without memberlist an API outage of any length never fences", false, 0, time.Hour, false},
+	}
+	for _, tc := range cases {
+		since := time.Time{}
+		if tc.minority > 0 {
+			since = t0.Add(-tc.minority)
+		}
+		if got := Isolated(tc.memberlist, since, tc.apiDown, t0, after); got != tc.want {
+			t.Errorf("%s: isolated %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

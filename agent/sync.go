@@ -1,0 +1,349 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"vigil.dev/vigil/agent/address"
+	"vigil.dev/vigil/agent/dataplane"
+	"vigil.dev/vigil/agent/handover"
+	"vigil.dev/vigil/agent/probe"
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+)
+
+// +kubebuilder:rbac:groups=vigil.dev,resources=virtualips,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// Events about cluster-scoped objects (VirtualIPs, NodeAgents) live in the default namespace.
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch,namespace=default
+// The metrics endpoint authenticates and authorizes its scrapers (--metrics-secure).
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// nodeLinks reads the node's interfaces and says when they change (address.Netlink).
+type nodeLinks interface {
+	Links() ([]address.Link, error)
+	DefaultGateways() ([]netip.Addr, error)
+	Watch(ctx context.Context, onChange func()) error
+}
+
+// bindErrorMemory is how long a failed bind keeps the node ineligible for that VIP: long
+// enough for the controller to move it elsewhere and not back at once, short enough that
+// a fixed cause (the foreign address removed) is noticed soon.
+const bindErrorMemory = 30 * time.Second
+
+// nodeSync makes the node hold exactly the VIPs it should: it reads the world, lets Decide
+// choose, applies that (forwarding rules, addresses, health checks) and reports the node's
+// eligibility. Every event maps to the same request, so bursts collapse into one sync.
+type nodeSync struct {
+	client client.Client // the cache
+	reader client.Reader // the API server itself, after isolation
+	node   string
+	clock  clock.PassiveClock
+	links  nodeLinks
+	dp     *dataplane.Dataplane
+	probes *probe.Manager
+	report *reporter
+	gossip *gossip
+	fence  *fenceWatch
+	fwd    handover.Forwarder // nil: no forwarding (--handover-drain=0 or no nftables)
+	drain  time.Duration      // --handover-drain
+	// metrics and events tell operators what the agent does (nil: neither).
+	metrics *metrics
+	events  events.EventRecorder
+	// wake makes the sync run now (memberlist, probes, the fence changed something).
+	wake chan event.GenericEvent
+
+	mu         sync.Mutex
+	memory     Memory
+	bindErrors map[types.UID]bindError
+	failures   map[string]string // VIP name -> the error last logged, to log each once
+
+	verdictsMu sync.Mutex
+	verdicts   map[string]bool // VIP name -> last health verdict here, for Events on flips
+}
+
+type bindError struct {
+	reason string
+	until  time.Time
+}
+
+var syncRequest = reconcile.Request{NamespacedName: types.NamespacedName{Name: "node"}}
+
+// Reconcile reads, decides, applies and reports.
+func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+	in, err := s.observe(ctx, false)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	d := Decide(in)
+	if d.ReadAPI {
+		if in, err = s.observe(ctx, true); err != nil {
+			return ctrl.Result{}, err
+		}
+		d = Decide(in)
+	}
+	for _, name := range d.TakeOver {
+		ctrl.LoggerFrom(ctx).Info("API server unreachable: taking over a VIP whose owner died", "vip", name)
+		s.vipEvent(ctx, name, corev1.EventTypeWarning, "TakenOver", "Takeover",
+			"%s takes the address over during an API server outage: its owner died and no controller can elect", s.node)
+	}
+	s.runChecks(d.Checks)
+	results, syncErr := s.apply(ctx, d)
+	reports, memory, bindErrs := settle(d, results, in.VIPs)
+	s.mu.Lock()
+	s.memory = memory
+	for uid, reason := range bindErrs {
+		s.bindErrors[uid] = bindError{reason: reason, until: in.Now.Add(bindErrorMemory)}
+	}
+	s.mu.Unlock()
+	s.report.Set(reports)
+	s.reportGateways(ctx)
+	s.metrics.observeSync(results)
+	s.metrics.observeReports(reports)
+	s.logFailures(ctx, results)
+	if syncErr != nil {
+		return ctrl.Result{}, fmt.Errorf("syncing addresses: %w", syncErr)
+	}
+	return ctrl.Result{RequeueAfter: d.Again}, nil
+}
+
+// observe reads everything Decide needs; fresh reads the VirtualIPs from the API server
+// itself instead of the cache.
+func (s *nodeSync) observe(ctx context.Context, fresh bool) (Observation, error) {
+	in := Observation{Node: s.node, Now: s.clock.Now(), Fresh: fresh, Forwarding: s.fwd != nil,
+		FenceAfter: s.fence.after, Drain: s.drain}
+	var list vigilv1.VirtualIPList
+	var reader client.Reader = s.client
+	if fresh {
+		reader = s.reader
+	}
+	if err := reader.List(ctx, &list); err != nil {
+		return in, fmt.Errorf("listing VirtualIPs: %w", err)
+	}
+	var node corev1.Node
+	if err := s.client.Get(ctx, client.ObjectKey{Name: s.node}, &node); err != nil {
+		return in, fmt.Errorf("reading Node %s: %w", s.node, err)
+	}
+	var agents vigilv1.NodeAgentList
+	if err := s.client.List(ctx, &agents); err != nil {
+		return in, fmt.Errorf("listing NodeAgents: %w", err)
+	}
+	links, err := s.links.Links()
+	if err != nil {
+		return in, err
+	}
+	in.VIPs, in.NodeLabels, in.Agents, in.Links = list.Items, node.Labels, agents.Items, links
+	in.Members = s.gossip.states()
+	in.Majority, in.APIDown, in.Isolated = s.fence.state()
+	in.Health = map[string]probe.Health{}
+	for _, name := range s.probes.VIPs() {
+		in.Health[name] = s.probes.Health(name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in.Memory = s.memory
+	in.BindErrors = map[types.UID]string{}
+	for uid, e := range s.bindErrors {
+		if in.Now.Before(e.until) {
+			in.BindErrors[uid] = e.reason
+		} else {
+			delete(s.bindErrors, uid)
+		}
+	}
+	return in, nil
+}
+
+// reportGateways publishes the node's default gateways in its NodeAgent, so that the
+// controller refuses a VirtualIP with one of them.
+func (s *nodeSync) reportGateways(ctx context.Context) {
+	gws, err := s.links.DefaultGateways()
+	if err != nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("cannot list the default gateways", "error", err.Error())
+		return
+	}
+	out := make([]string, 0, len(gws))
+	for _, gw := range gws {
+		out = append(out, gw.String())
+	}
+	s.report.SetGateways(out)
+}
+
+// runChecks makes the probe manager run exactly the decided health checks.
+func (s *nodeSync) runChecks(checks map[string]CheckSet) {
+	for name, c := range checks {
+		s.probes.Set(name, c.Target, c.Checks)
+	}
+	for _, name := range s.probes.VIPs() {
+		if _, ok := checks[name]; !ok {
+			s.probes.Remove(name)
+			s.verdictsMu.Lock()
+			delete(s.verdicts, name)
+			s.verdictsMu.Unlock()
+		}
+	}
+}
+
+// apply installs the forwarding rules, then the addresses: the old owner's connections
+// must never meet this node's kernel alone.
+func (s *nodeSync) apply(ctx context.Context, d Decision) (map[string]dataplane.Result, error) {
+	if s.fwd != nil {
+		if err := s.fwd.Sync(d.Forward); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "cannot forward the old owner's connections; a planned move may reset them")
+		}
+	}
+	return s.dp.Sync(d.Hold)
+}
+
+// settle completes the decision with what the apply did: the epochs bound here, and the
+// VIPs that could not be bound, which the node reports ineligible with the error. Pure.
+func settle(d Decision, results map[string]dataplane.Result, vips []vigilv1.VirtualIP) (
+	[]vigilv1.VIPEligibility, Memory, map[types.UID]string) {
+	mem := d.Memory
+	mem.Bound = map[types.UID]int64{}
+	bindErrs := map[types.UID]string{}
+	for name, r := range results {
+		v := findVIP(vips, name)
+		if v == nil {
+			continue
+		}
+		if r.Bound {
+			mem.Bound[v.UID] = v.Status.Epoch
+		}
+		if r.Err != nil {
+			bindErrs[v.UID] = r.Err.Error()
+		}
+	}
+	reports := make([]vigilv1.VIPEligibility, len(d.Report))
+	copy(reports, d.Report)
+	for i := range reports {
+		r, ok := results[reports[i].Name]
+		if !ok || !r.Bound {
+			reports[i].BoundEpoch = 0
+		}
+		if ok && r.Err != nil {
+			reports[i].Eligible = false
+			reports[i].Reason = vigilv1.Truncate("cannot bind the address: "+r.Err.Error(), vigilv1.MaxReasonLength)
+		}
+	}
+	return reports, mem, bindErrs
+}
+
+// logFailures logs a VIP this node cannot hold when its reason changes (not every resync),
+// and records it as an Event.
+func (s *nodeSync) logFailures(ctx context.Context, results map[string]dataplane.Result) {
+	s.mu.Lock()
+	now := map[string]string{}
+	var fresh []string
+	for name, r := range results {
+		if r.Err != nil {
+			now[name] = r.Err.Error()
+			if s.failures[name] != now[name] {
+				ctrl.LoggerFrom(ctx).Error(r.Err, "cannot hold VIP on this node", "vip", name)
+				fresh = append(fresh, name)
+			}
+		}
+	}
+	s.failures = now
+	s.mu.Unlock()
+	for _, name := range fresh {
+		s.vipEvent(ctx, name, corev1.EventTypeWarning, "BindFailed", "Bind", "%s cannot hold the address: %s", s.node, now[name])
+	}
+}
+
+// idle reports whether the node owns or holds no VIP any more (a handover is done).
+func (s *nodeSync) idle(ctx context.Context) bool {
+	var list vigilv1.VirtualIPList
+	if err := s.client.List(ctx, &list); err != nil {
+		return false
+	}
+	s.mu.Lock()
+	holds := len(s.memory.Holds)
+	s.mu.Unlock()
+	if holds > 0 {
+		return false
+	}
+	for i := range list.Items {
+		if list.Items[i].Status.Owner == s.node {
+			return false
+		}
+	}
+	return true
+}
+
+// watchLinks wakes the sync when a link or an address changes.
+func (s *nodeSync) watchLinks(ctx context.Context) error {
+	return s.links.Watch(ctx, s.poke)
+}
+
+// holding reports whether a make-before-break hold waits for another node's report.
+func (s *nodeSync) holding() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.memory.Holds) > 0
+}
+
+// vipEvent records an Event on the VirtualIP named vip (read from the cache for its UID, so
+// that `kubectl describe vip` shows it).
+func (s *nodeSync) vipEvent(ctx context.Context, vip, eventType, reason, action, note string, args ...any) {
+	if s.events == nil {
+		return
+	}
+	var v vigilv1.VirtualIP
+	if err := s.client.Get(ctx, client.ObjectKey{Name: vip}, &v); err != nil {
+		return
+	}
+	s.events.Eventf(&v, nil, eventType, reason, action, note, args...)
+}
+
+// agentEvent records an Event on this node's NodeAgent, or on its Node before the
+// NodeAgent exists (a failure at start).
+func (s *nodeSync) agentEvent(ctx context.Context, eventType, reason, action, note string, args ...any) {
+	if s.events == nil {
+		return
+	}
+	var na vigilv1.NodeAgent
+	if err := s.client.Get(ctx, client.ObjectKey{Name: s.node}, &na); err == nil {
+		s.events.Eventf(&na, nil, eventType, reason, action, note, args...)
+		return
+	}
+	var node corev1.Node
+	if err := s.client.Get(ctx, client.ObjectKey{Name: s.node}, &node); err == nil {
+		s.events.Eventf(&node, nil, eventType, reason, action, note, args...)
+	}
+}
+
+// healthChanged is the probe manager's callback: the node's eligibility for vip changed.
+// It wakes the sync, which reports it, and records an Event when the verdict flips, and when a first verdict is a failure; not
+// for checks still without a verdict, nor for a first pass (every new VIP would get one
+// per node).
+func (s *nodeSync) healthChanged(vip string, h probe.Health) {
+	s.poke() // report it now
+	if h.Unknown {
+		return
+	}
+	// Not s.mu: the probe manager calls this from Set, inside Reconcile.
+	s.verdictsMu.Lock()
+	prev, known := s.verdicts[vip]
+	s.verdicts[vip] = h.Eligible
+	s.verdictsMu.Unlock()
+	switch {
+	case known && prev == h.Eligible, !known && h.Eligible:
+		return
+	case h.Eligible:
+		s.vipEvent(context.Background(), vip, corev1.EventTypeNormal, "HealthChecksPassing", "HealthCheck", "%s: %s", s.node, h.Reason)
+	default:
+		s.vipEvent(context.Background(), vip, corev1.EventTypeWarning, "HealthCheckFailing", "HealthCheck", "%s: check %s fails: %s", s.node, h.Check, h.Reason)
+	}
+}
