@@ -55,7 +55,7 @@ type fenceWatch struct {
 	minoritySince time.Time // zero while a majority is seen
 	isolated      bool
 	heartbeats    map[string]heartbeatSeen
-	kick          chan struct{} // read the API server now
+	kick          chan struct{}   // read the API server now
 	lastPing      time.Time       // the last direct check of the peers (judge's goroutine only)
 	pinged        map[string]bool // its answers
 	spot          int             // the peer the next spot check pings
