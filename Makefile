@@ -86,7 +86,7 @@ image: ## Build bin/vigil-image.tar, a linux/amd64+arm64 OCI image (oci-archive)
 .PHONY: test
 test: tools verify lint ## Run every test: unit, API validation and controller tests against a real kube-apiserver.
 	@echo "== go test (etcd and kube-apiserver from $(ASSETS)) =="
-	KUBEBUILDER_ASSETS=$(ASSETS) VIGIL_TOOLS_BIN=$(TOOLS_BIN) VIGIL_MONITORING_CRDS=$(MONITORING_CRDS) go test -count=1 -v $(GOTEST_FLAGS) ./...
+	KUBEBUILDER_ASSETS=$(ASSETS) VIGIL_TOOLS_BIN=$(TOOLS_BIN) VIGIL_MONITORING_CRDS=$(MONITORING_CRDS) go test -count=1 -timeout 40m -v $(GOTEST_FLAGS) ./...
 	go test -run='^$$' -fuzz=FuzzConvert -fuzztime=10s ./internal/keepalived
 
 ##@ Benchmarks
