@@ -30,8 +30,10 @@ type Gossip struct {
 	// OnChange is called when a member joins or dies.
 	OnChange func()
 
-	mu     sync.Mutex
-	member *membership.Member
+	mu        sync.Mutex
+	member    *membership.Member
+	joined    time.Time // the first join that reached a peer
+	gossiping []string  // agents with a memberlist address, as last listed
 }
 
 // NeedLeaderElection: only the leader is a member.
@@ -61,13 +63,23 @@ func (g *Gossip) Start(ctx context.Context) error {
 		var agents vigilv1.NodeAgentList
 		if err := g.Client.List(ctx, &agents); err == nil {
 			alive := m.Alive()
-			var peers []string
+			var peers, gossiping []string
 			for _, a := range agents.Items {
-				if a.Status.MemberlistAddress != "" && !slices.Contains(alive, a.Name) {
+				if a.Status.MemberlistAddress == "" {
+					continue
+				}
+				gossiping = append(gossiping, a.Name)
+				if !slices.Contains(alive, a.Name) {
 					peers = append(peers, a.Status.MemberlistAddress)
 				}
 			}
-			_, _ = m.Join(peers)
+			joined, _ := m.Join(peers)
+			g.mu.Lock()
+			g.gossiping = gossiping
+			if joined > 0 && g.joined.IsZero() {
+				g.joined = time.Now()
+			}
+			g.mu.Unlock()
 		}
 		select {
 		case <-ctx.Done():
@@ -77,10 +89,14 @@ func (g *Gossip) Start(ctx context.Context) error {
 	}
 }
 
-// Members is memberlist's view of the agents (nil before the member started).
+// Members is memberlist's view of the agents (nil before the member started). A new
+// leader learns it at once: joining one agent brings the list of the live ones, and an
+// agent that gossips (its NodeAgent has a memberlist address) but is not on it a moment
+// after the join is dead — memberlist does not tell a newcomer of deaths that happened
+// before it joined, and waiting for its heartbeat would take the heartbeat timeout.
 func (g *Gossip) Members() map[string]MemberState {
 	g.mu.Lock()
-	m := g.member
+	m, joined, gossiping := g.member, g.joined, g.gossiping
 	g.mu.Unlock()
 	if m == nil {
 		return nil
@@ -91,5 +107,24 @@ func (g *Gossip) Members() map[string]MemberState {
 			out[name] = MemberState{Alive: s.Alive, Since: s.Since}
 		}
 	}
-	return out
+	return withUnseenDead(out, gossiping, joined, time.Now())
+}
+
+// joinSettle is how long after its first join the leader waits before it counts the
+// gossiping agents it has not seen as dead: the join's state exchange has brought in the
+// live ones by then.
+const joinSettle = time.Second
+
+// withUnseenDead marks the gossiping agents memberlist never listed as dead since the
+// leader's join settled. Pure.
+func withUnseenDead(members map[string]MemberState, gossiping []string, joined, now time.Time) map[string]MemberState {
+	if joined.IsZero() || now.Sub(joined) < joinSettle {
+		return members
+	}
+	for _, name := range gossiping {
+		if _, seen := members[name]; !seen {
+			members[name] = MemberState{Alive: false, Since: joined.Add(joinSettle)}
+		}
+	}
+	return members
 }

@@ -69,3 +69,23 @@ func TestObserverMeasuresOnTheControllersClock(t *testing.T) {
 		t.Errorf("a flip is dated %v, want %v", flipped["ahead"], later)
 	}
 }
+
+// A new leader counts the gossiping agents its memberlist never listed as dead, once its
+// join has settled: it learns of deaths from before it joined at once.
+func TestNewLeaderCountsUnseenAgentsDead(t *testing.T) {
+	joined := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	seen := func() map[string]MemberState { return map[string]MemberState{"a": {Alive: true}} }
+	if got := withUnseenDead(seen(), []string{"a", "b"}, joined, joined.Add(500*time.Millisecond)); len(got) != 1 {
+		t.Errorf("before the join settled: %v, want only a", got)
+	}
+	got := withUnseenDead(seen(), []string{"a", "b"}, joined, joined.Add(2*time.Second))
+	if m, ok := got["b"]; !ok || m.Alive || !m.Since.Equal(joined.Add(joinSettle)) {
+		t.Errorf("after the join settled: b is %+v, want dead since %v", got["b"], joined.Add(joinSettle))
+	}
+	if !got["a"].Alive {
+		t.Errorf("a listed alive became %+v", got["a"])
+	}
+	if got := withUnseenDead(seen(), []string{"a", "b"}, time.Time{}, joined); len(got) != 1 {
+		t.Errorf("never joined anyone: %v, want memberlist's view only", got)
+	}
+}

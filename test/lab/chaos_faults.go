@@ -128,13 +128,10 @@ func (fi *faultInjector) crashNode(node string) (func() error, error) {
 		return nil, errors.Join(err, fi.agents.release(node))
 	}
 	return func() error {
-		if err := fi.l.forgetAddrs(node, vipAddrs(fi.vips)); err != nil {
-			return err
-		}
-		if err := fi.l.RestoreNode(node); err != nil {
-			return err
-		}
-		return fi.agents.release(node)
+		// Each step also when an earlier one failed: a half-restored node beats a dead one.
+		forgetErr := fi.l.forgetAddrs(node, vipAddrs(fi.vips))
+		restoreErr := fi.l.RestoreNode(node)
+		return errors.Join(forgetErr, restoreErr, fi.agents.release(node))
 	}, nil
 }
 
