@@ -87,7 +87,18 @@ image: ## Build bin/vigil-image.tar, a linux/amd64+arm64 OCI image (oci-archive)
 test: tools verify lint ## Run every test: unit, API validation and controller tests against a real kube-apiserver.
 	@echo "== go test (etcd and kube-apiserver from $(ASSETS)) =="
 	KUBEBUILDER_ASSETS=$(ASSETS) VIGIL_TOOLS_BIN=$(TOOLS_BIN) VIGIL_MONITORING_CRDS=$(MONITORING_CRDS) go test -count=1 -timeout 40m -v $(GOTEST_FLAGS) ./...
-	go test -run='^$$' -fuzz=FuzzConvert -fuzztime=10s ./internal/keepalived
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+# Every fuzz target, as package:target.
+FUZZ_TARGETS := ./agent:FuzzDecide ./controllers:FuzzElect ./internal/keepalived:FuzzConvert ./internal/keepalived:FuzzParse
+FUZZTIME ?= 5m
+
+.PHONY: fuzz
+fuzz: ## Fuzz the agent's decision, the election and the keepalived converter (FUZZTIME=5m each; make test runs 10s each).
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+	  KUBEBUILDER_ASSETS=$(ASSETS) go test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) $${t%%:*} || exit 1; \
+	done
 
 ##@ Benchmarks
 

@@ -201,6 +201,7 @@ func Decide(in Observation) Decision {
 		}
 	}
 	mem.forget(seen)
+	d.Hold = onePerAddress(d.Hold, in.VIPs)
 	if in.Isolated {
 		// The isolated side of a partition gives everything up: the other side elects
 		// new owners, and two nodes must not answer for one address.
@@ -248,6 +249,36 @@ func decideVIP(v *vigilv1.VirtualIP, dv dataplane.VIP, iface string, in Observat
 		delete(mem.Holds, v.UID)
 		return dataplane.VIP{}, false
 	}
+}
+
+// onePerAddress keeps one hold per address. The controller never gives one address to two
+// VirtualIPs (the older keeps it, the newer is in Conflict), but a cache can show both
+// for a moment: then the announced hold wins over a quiet one, the older VirtualIP over
+// the newer.
+func onePerAddress(holds []dataplane.VIP, vips []vigilv1.VirtualIP) []dataplane.VIP {
+	better := func(a, b dataplane.VIP) bool {
+		if a.Quiet != b.Quiet {
+			return !a.Quiet
+		}
+		va, vb := findVIP(vips, a.Name), findVIP(vips, b.Name)
+		if !va.CreationTimestamp.Equal(&vb.CreationTimestamp) {
+			return va.CreationTimestamp.Before(&vb.CreationTimestamp)
+		}
+		return a.Name < b.Name
+	}
+	byAddr := map[netip.Addr]int{}
+	var out []dataplane.VIP
+	for _, h := range holds {
+		i, dup := byAddr[h.Address]
+		switch {
+		case !dup:
+			byAddr[h.Address] = len(out)
+			out = append(out, h)
+		case better(h, out[i]):
+			out[i] = h
+		}
+	}
+	return out
 }
 
 // keepsConnections reports whether a move away from this node is one whose connections are

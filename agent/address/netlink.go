@@ -336,7 +336,7 @@ func (m *Netlink) lifetimes(p netip.Prefix) nl.IfaCacheInfo {
 	if p.Addr().Is6() {
 		preferred = 0
 	}
-	return nl.IfaCacheInfo{IfaCacheinfo: unix.IfaCacheinfo{Valid: valid, Prefered: preferred}}
+	return nl.IfaCacheInfo{IfaCacheinfo: unix.IfaCacheinfo{Valid: valid, Prefered: preferred}} //nolint:misspell // x/sys/unix spells the field so
 }
 
 // Watch calls onChange whenever a link changes (up, down, carrier) or an address is

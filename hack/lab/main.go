@@ -1,6 +1,7 @@
 // Command lab drives Vigil's test lab (package test/lab) from a shell:
 //
-//	lab up [--nodes N] [--no-control-plane]   build a lab and leave it running
+//	lab up [--nodes N] [--no-control-plane] [--second-network]
+//	                                           build a lab and leave it running
 //	lab status                                 list lab runs
 //	lab exec PREFIX MEMBER -- CMD...           run a command in a node, "client" or "cp"
 //	lab kubectl PREFIX -- ARGS...              kubectl against the lab's API server
@@ -51,6 +52,7 @@ func run(args []string) error {
 		runRoot := fs.String("run-root", lab.DefaultRunRoot, "directory for the run's logs and state")
 		nodes := fs.Int("nodes", 3, "number of nodes")
 		noCP := fs.Bool("no-control-plane", false, "do not start etcd and kube-apiserver")
+		second := fs.Bool("second-network", false, "add a second bridge and an eth1 in every node and the client (198.19.0.0/24, fd00:199:19::/64)")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
@@ -59,7 +61,7 @@ func run(args []string) error {
 			return err
 		}
 		l, err := lab.Up(context.Background(), lab.Config{
-			Nodes: *nodes, WithoutControlPlane: *noCP, RunRoot: *runRoot, Detached: true,
+			Nodes: *nodes, WithoutControlPlane: *noCP, SecondNetwork: *second, RunRoot: *runRoot, Detached: true,
 			HelperBin: self, Logf: logf,
 		})
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"vigil.dev/vigil/agent/address"
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/test/lab"
 )
@@ -30,7 +32,13 @@ type env struct {
 
 func newEnv(t *testing.T, nodes int) *env {
 	t.Helper()
-	l := lab.ForTest(t, lab.Config{Nodes: nodes})
+	return newEnvWith(t, lab.Config{Nodes: nodes})
+}
+
+// newEnvWith brings up a lab of that configuration, with Vigil built.
+func newEnvWith(t *testing.T, cfg lab.Config) *env {
+	t.Helper()
+	l := lab.ForTest(t, cfg)
 	c, err := l.KubeClient()
 	if err != nil {
 		t.Fatal(err)
@@ -279,6 +287,14 @@ func TestAgentSaysWhyItCannotHoldAVIP(t *testing.T) {
 // contains every one of words, and returns the note.
 func (e *env) waitEvent(kind, name, reason string, within time.Duration, words ...string) string {
 	e.t.Helper()
+	return e.waitEventOn([]string{kind}, name, reason, within, words...).Note
+}
+
+// waitEventOn is waitEvent for an Event about an object of any of kinds with that name (an
+// agent records on its NodeAgent, or on its Node before the NodeAgent exists), and returns
+// the Event.
+func (e *env) waitEventOn(kinds []string, name, reason string, within time.Duration, words ...string) eventsv1.Event {
+	e.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		var list eventsv1.EventList
@@ -287,18 +303,98 @@ func (e *env) waitEvent(kind, name, reason string, within time.Duration, words .
 		}
 		var seen []string
 		for _, ev := range list.Items {
-			if ev.Regarding.Kind == kind && ev.Regarding.Name == name {
+			if slices.Contains(kinds, ev.Regarding.Kind) && ev.Regarding.Name == name {
 				if ev.Reason == reason && ev.Regarding.UID != "" && containsAll(ev.Note, words) {
-					return ev.Note
+					return ev
 				}
-				seen = append(seen, ev.Reason+": "+ev.Note)
+				seen = append(seen, ev.Regarding.Kind+" "+ev.Reason+": "+ev.Note)
 			}
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("no %s Event about %s %s within %v; seen: %q", reason, kind, name, within, seen)
+			e.t.Fatalf("no %s Event about %v %s within %v; seen: %q", reason, kinds, name, within, seen)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// agent is the node's running (or last) agent process.
+func (e *env) agent(node string) *lab.Process {
+	e.t.Helper()
+	p, ok := e.l.Process(node + "/vigil-agent")
+	if !ok {
+		e.t.Fatalf("no agent was started on %s", node)
+	}
+	return p
+}
+
+// watchAddress follows addr on every node, from the kernel's notifications, until the
+// test ends.
+func (e *env) watchAddress(addr netip.Addr) *lab.AddressWatch {
+	e.t.Helper()
+	w, err := e.l.WatchAddress(addr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(w.Stop)
+	return w
+}
+
+// nodesWith are the nodes whose lab interface shows addr in `ip -o addr`, by name.
+func (e *env) nodesWith(addr netip.Addr) []string {
+	e.t.Helper()
+	var out []string
+	for _, n := range e.l.Nodes {
+		if e.addressLine(n.Name, addr) != "" {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+// addressLine is the `ip -o addr` line of addr on node's lab interface ("" if it has none).
+func (e *env) addressLine(node string, addr netip.Addr) string {
+	e.t.Helper()
+	for _, line := range strings.Split(e.addresses(node), "\n") {
+		if strings.Contains(line, " "+addr.String()+"/") {
+			return line
+		}
+	}
+	return ""
+}
+
+// markedByVigil reports whether node's lab interface holds addr, and whether Vigil added
+// it: its IFA_PROTO marker (address.Protocol), which the lab's iproute2 does not print.
+func (e *env) markedByVigil(node string, addr netip.Addr) (held, vigils bool) {
+	e.t.Helper()
+	n, err := e.l.Node(node)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ns, err := netns.GetFromName(n.NS)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer func() { _ = ns.Close() }()
+	m, err := address.NewNetlink(ns)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer m.Close()
+	links, err := m.Links()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, l := range links {
+		if l.Name != lab.NodeInterface {
+			continue
+		}
+		for _, a := range l.Addresses {
+			if a.Prefix.Addr() == addr {
+				return true, a.Vigil
+			}
+		}
+	}
+	return false, false
 }
 
 func containsAll(s string, words []string) bool {

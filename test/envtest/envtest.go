@@ -4,6 +4,7 @@ package envtest
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -77,7 +78,13 @@ func (e *Env) Stop() error {
 }
 
 // Run is a TestMain body: it starts a control plane, runs the tests with it and stops it.
+// A fuzzing worker process runs only a fuzz target, which needs no control plane: it
+// starts none (each worker would start its own).
 func Run(m interface{ Run() int }, set func(*Env)) int {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		return m.Run()
+	}
 	e, err := Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)

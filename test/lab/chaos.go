@@ -189,6 +189,9 @@ func finalStates(ctx context.Context, c client.Client, s KernelSample, vips []Ch
 	var out []FinalVIPState
 	for _, v := range vips {
 		st := FinalVIPState{Name: v.Name}
+		if listErr != nil {
+			st.Err = listErr.Error()
+		}
 		st.Holders, _ = holdersOf(s, v.Address, faults)
 		for _, item := range list.Items {
 			if item.Name == v.Name && listErr == nil {

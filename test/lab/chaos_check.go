@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -29,14 +30,16 @@ const (
 	FailoverBudget = 3 * time.Second
 	// APIOutageBudget replaces it while kube-apiserver is stopped: nobody can publish a
 	// decision, and the first standby takes a dead owner's VIP over only after --fence-after
-	// (5 s) plus detection (docs/design.md, "API outage").
+	// plus detection (docs/design.md, "API outage"; 5 s and more were measured before
+	// --fence-after became 1 s).
 	APIOutageBudget = 10 * time.Second
-	// ControllerRestartBudget replaces it after the controller was SIGKILLed: its successor
-	// elects nothing until the dead leader's Lease expires (leaseDuration 15 s, retry 2 s).
+	// ControllerRestartBudget replaces it while the controller may not lead: after it was
+	// SIGKILLed, or after an API outage long enough to lose its Lease (it exits then), its
+	// successor waits a whole leaseDuration (15 s, client-go measures it from its own first
+	// look at the old Lease) plus a retry (2 s) before it elects.
 	ControllerRestartBudget = 20 * time.Second
-	// ControllerReturnTail is how long after a controller kill or an API outage those
-	// budgets still apply: the controller may exit when it loses its Lease during an
-	// outage, and a new one waits for the old Lease to expire.
+	// ControllerReturnTail is how long after a controller kill or an API outage the
+	// controller may still not lead.
 	ControllerReturnTail = 20 * time.Second
 	// NewVIPBudget bounds the gap after a deleted VirtualIP is created again: a new VIP's
 	// first election waits up to 2 s for agents to report on it.
@@ -49,23 +52,35 @@ const (
 	AttributionTail = 10 * time.Second
 )
 
-// gapAllowance is a longer no-holder budget while a fault, or its tail, lasts.
-type gapAllowance struct {
-	budget, tail time.Duration
+// allowance is a longer no-holder budget for gaps that begin in a stretch of time.
+type allowance struct {
+	from, to time.Time
+	budget   time.Duration
 }
 
-// gapAllowances: "an eligible node exists" always holds in a chaos run, since at most two
-// faults are active and they hit distinct nodes, so two of the four nodes are up,
-// connected, healthy and running an agent. What may be missing is someone to publish a
-// decision (API server stopped, controller restarting: longer budgets), or the VirtualIP
-// itself (deleted: no budget while it does not exist, see suspensions; then a new VIP's).
-// Everything else (crashes, partitions, flaps, stopped services, agent kills, CPU
-// starvation) gets FailoverBudget: with a failing check on every node the owner keeps the
-// VIP (fail open), so stopped services never leave it without a holder.
-var gapAllowances = map[FaultKind]gapAllowance{
-	FaultAPIStop:        {budget: APIOutageBudget, tail: ControllerReturnTail},
-	FaultControllerKill: {budget: ControllerRestartBudget, tail: ControllerReturnTail},
-	FaultVIPRecreate:    {budget: NewVIPBudget, tail: NewVIPBudget},
+// allowances are the longer budgets a fault gives. "An eligible node exists" always holds
+// in a chaos run, since at most two faults are active and they hit distinct nodes, so two
+// of the four nodes are up, connected, healthy and running an agent. What may be missing
+// is someone to publish a decision (API server stopped, controller not leading: longer
+// budgets), or the VirtualIP itself (deleted: no budget while it does not exist, see
+// deletion; then a new VIP's). Everything else (crashes, partitions, flaps, stopped
+// services, agent kills, CPU starvation) gets FailoverBudget: with a failing check on
+// every node the owner keeps the VIP (fail open), so stopped services never leave it
+// without a holder.
+func allowances(f FaultRecord, vip string, end time.Time) []allowance {
+	until := f.activeUntil(0, end)
+	switch {
+	case f.Kind == FaultAPIStop:
+		return []allowance{
+			{f.Applied, until, APIOutageBudget},
+			{until, until.Add(ControllerReturnTail), ControllerRestartBudget},
+		}
+	case f.Kind == FaultControllerKill:
+		return []allowance{{f.Applied, until.Add(ControllerReturnTail), ControllerRestartBudget}}
+	case f.Kind == FaultVIPRecreate && f.VIP == vip:
+		return []allowance{{f.Applied, until.Add(NewVIPBudget), NewVIPBudget}}
+	}
+	return nil
 }
 
 // ChaosVIP is one VirtualIP of a chaos run.
@@ -142,7 +157,7 @@ type Violation struct {
 	Duration time.Duration
 	Bound    time.Duration
 	Detail   string
-	Faults   []FaultRecord // the faults active around it
+	Faults   []FaultRecord // the faults that may have caused it (faultsAround)
 }
 
 // Findings are the checker's verdict.
@@ -166,17 +181,17 @@ func CheckInvariants(obs Observations) Findings {
 				f.Violations = append(f.Violations, Violation{
 					At: w.From, VIP: v.Name, Kind: ViolationDoubleHolder, Duration: w.Duration(), Bound: MaxDoubleHolding,
 					Detail: "held by " + strings.Join(w.Holders, ", ") + openNote(w),
-					Faults: faultsAround(obs.Faults, v.Name, w.From, w.To, obs.End),
+					Faults: faultsAround(obs.Faults, v.Name, w.From, obs.End),
 				})
 			}
 		}
 		for _, w := range gapWindows(obs, v) {
 			f.Gaps = append(f.Gaps, w)
-			if budget := gapBudget(obs.Faults, v.Name, w.From, obs.End); w.Duration() > budget {
+			if budget := gapBudget(obs.Faults, w, obs.End); w.Duration() > budget {
 				f.Violations = append(f.Violations, Violation{
 					At: w.From, VIP: v.Name, Kind: ViolationNoHolder, Duration: w.Duration(), Bound: budget,
 					Detail: "no node held it and no client request succeeded" + openNote(w),
-					Faults: faultsAround(obs.Faults, v.Name, w.From, w.To, obs.End),
+					Faults: faultsAround(obs.Faults, v.Name, w.From, obs.End),
 				})
 			}
 		}
@@ -219,39 +234,57 @@ func cutFromClient(faults []FaultRecord, node string, t time.Time) bool {
 	return false
 }
 
-// doubleWindows finds the stretches in which two or more nodes held the VIP: from the
-// first kernel sample showing two holders to the first showing fewer, so to within one
-// sampling interval (about 100 ms).
+// doubleWindows finds the stretches in which two nodes held the VIP at once, pair by pair:
+// from the first kernel sample showing both to the first showing either gone, so to within
+// one sampling interval (about 100 ms). Pairs, because two planned moves in a row (a to b,
+// then b to c) each hold twice for their drain, and the sum is no longer one move's.
 func doubleWindows(obs Observations, v ChaosVIP) []Window {
 	var out []Window
-	var cur *Window
+	open := map[[2]string]*Window{}
 	for _, s := range obs.Kernel {
 		if s.At.Before(obs.Start) || s.At.After(obs.End) {
 			continue
 		}
 		holders, known := holdersOf(s, v.Address, obs.Faults)
-		switch {
-		case !known:
-		case len(holders) >= 2 && cur == nil:
-			cur = &Window{VIP: v.Name, From: s.At, To: s.At, Holders: holders}
-		case len(holders) >= 2:
-			cur.To = s.At
-			for _, h := range holders {
-				if !slices.Contains(cur.Holders, h) {
-					cur.Holders = append(cur.Holders, h)
-				}
+		if !known {
+			continue
+		}
+		now := holderPairs(holders)
+		for pair, w := range open {
+			if !slices.Contains(now, pair) {
+				w.To = s.At
+				out = append(out, *w)
+				delete(open, pair)
 			}
-		case cur != nil:
-			cur.To = s.At
-			out = append(out, *cur)
-			cur = nil
+		}
+		for _, pair := range now {
+			if w, ok := open[pair]; ok {
+				w.To = s.At
+			} else {
+				open[pair] = &Window{VIP: v.Name, From: s.At, To: s.At, Holders: []string{pair[0], pair[1]}}
+			}
 		}
 	}
-	if cur != nil {
-		cur.Open = true
-		out = append(out, *cur)
+	for _, w := range open {
+		w.Open = true
+		out = append(out, *w)
 	}
+	slices.SortStableFunc(out, func(a, b Window) int {
+		return cmp.Or(a.From.Compare(b.From), strings.Compare(a.Holders[0]+a.Holders[1], b.Holders[0]+b.Holders[1]))
+	})
 	return out
+}
+
+// holderPairs lists every pair of holders, each in name order.
+func holderPairs(holders []string) [][2]string {
+	sorted := slices.Sorted(slices.Values(holders))
+	var pairs [][2]string
+	for i := range sorted {
+		for _, b := range sorted[i+1:] {
+			pairs = append(pairs, [2]string{sorted[i], b})
+		}
+	}
+	return pairs
 }
 
 // gapWindows finds the stretches in which the VIP had no holder: from a kernel sample
@@ -324,33 +357,69 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// gapBudget is the longest a gap of the VIP starting at from may last: FailoverBudget,
-// or a longer allowance when a fault that takes the decision-makers away (or its tail)
-// began before FailoverBudget had passed: a gap that the controller had the whole
-// FailoverBudget to close gets no more.
-func gapBudget(faults []FaultRecord, vip string, from, end time.Time) time.Duration {
+// gapBudget is the longest gap w of the VIP may last: FailoverBudget, or a longer
+// allowance when a fault that takes the decision-makers away (or its tail) began before
+// FailoverBudget had passed (a gap that the controller had the whole FailoverBudget to
+// close gets no more). A re-created VirtualIP's first gap also gets the time in it when
+// the controller may not have led: no agent can take over a VIP never elected.
+func gapBudget(faults []FaultRecord, w Window, end time.Time) time.Duration {
 	budget := FailoverBudget
 	for _, f := range faults {
-		a, ok := gapAllowances[f.Kind]
-		if !ok || (f.VIP != "" && f.VIP != vip) {
-			continue
+		for _, a := range allowances(f, w.VIP, end) {
+			if !a.from.After(w.From.Add(FailoverBudget)) && !a.to.Before(w.From) {
+				budget = max(budget, a.budget)
+			}
 		}
-		if !f.Applied.After(from.Add(FailoverBudget)) && !f.activeUntil(a.tail, end).Before(from) {
-			budget = max(budget, a.budget)
-		}
+	}
+	if recreatedAt(faults, w.VIP, w.From) {
+		budget = max(budget, NewVIPBudget+leaderlessWithin(faults, w.From, w.To, end))
 	}
 	return budget
 }
 
-// faultsAround returns the faults that hit the VIP (or the whole cluster) from..to, or
-// ended less than AttributionTail before.
-func faultsAround(faults []FaultRecord, vip string, from, to, end time.Time) []FaultRecord {
+// recreatedAt reports whether the VirtualIP was created again less than a second before t.
+func recreatedAt(faults []FaultRecord, vip string, t time.Time) bool {
+	return slices.ContainsFunc(faults, func(f FaultRecord) bool {
+		return f.Kind == FaultVIPRecreate && f.VIP == vip && !f.Undone.IsZero() && !f.Undone.After(t) && t.Sub(f.Undone) < time.Second
+	})
+}
+
+// leaderlessWithin is how much of from..to the controller may not have led: API outages
+// and controller kills, each with ControllerReturnTail.
+func leaderlessWithin(faults []FaultRecord, from, to, end time.Time) time.Duration {
+	var total time.Duration
+	cursor := from // counts each instant once, however many stretches cover it
+	var stretches []allowance
+	for _, f := range faults {
+		if f.Kind == FaultAPIStop || f.Kind == FaultControllerKill {
+			stretches = append(stretches, allowance{from: f.Applied, to: f.activeUntil(ControllerReturnTail, end)})
+		}
+	}
+	slices.SortFunc(stretches, func(a, b allowance) int { return a.from.Compare(b.from) })
+	for _, st := range stretches {
+		lo, hi := maxTime(st.from, cursor), st.to
+		if hi.After(to) {
+			hi = to
+		}
+		if hi.After(lo) {
+			total += hi.Sub(lo)
+			cursor = hi
+		}
+	}
+	return total
+}
+
+// faultsAround returns the faults that may have caused, or stretched, a window of the VIP
+// starting at from: those that hit the VIP (or the whole cluster), were active at from or
+// had ended less than AttributionTail before, or began in the window's first
+// FailoverBudget (as in gapBudget). Faults later in a long window are not its cause.
+func faultsAround(faults []FaultRecord, vip string, from, end time.Time) []FaultRecord {
 	var out []FaultRecord
 	for _, f := range faults {
 		if f.VIP != "" && f.VIP != vip {
 			continue
 		}
-		if !f.Applied.After(to) && !f.activeUntil(AttributionTail, end).Before(from) {
+		if !f.Applied.After(from.Add(FailoverBudget)) && !f.activeUntil(AttributionTail, end).Before(from) {
 			out = append(out, f)
 		}
 	}
@@ -360,6 +429,7 @@ func faultsAround(faults []FaultRecord, vip string, from, to, end time.Time) []F
 // FinalVIPState is one VirtualIP after the last fault: its status and who holds it.
 type FinalVIPState struct {
 	Name    string
+	Err     string // the status could not be read
 	Exists  bool
 	Owner   string
 	Ready   bool
@@ -373,6 +443,8 @@ func FinalProblems(states []FinalVIPState) map[string]string {
 	problems := map[string]string{}
 	for _, s := range states {
 		switch {
+		case s.Err != "":
+			problems[s.Name] = "its status could not be read: " + s.Err
 		case !s.Exists:
 			problems[s.Name] = "the VirtualIP does not exist"
 		case len(s.Holders) != 1:

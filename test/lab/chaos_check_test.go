@@ -101,6 +101,10 @@ func TestCheckDoubleHolding(t *testing.T) {
 			[]FaultRecord{fault(FaultSplitFromPeers, "node-a", s(1.5), s(8))}, s(5), true},
 		{"an address on a downed link does not count", []phase{{0, []string{"node-a"}, nil, true}, {s(2), []string{"node-a", "node-b"}, []string{"node-a"}, true}, {s(7), []string{"node-b"}, nil, true}},
 			[]FaultRecord{fault(FaultNodeCrash, "node-a", s(2), s(8))}, 0, false},
+		{"two planned moves in a row drain 2 s each", []phase{{0, []string{"node-a"}, nil, true}, {s(2), []string{"node-a", "node-b"}, nil, true},
+			{s(4), []string{"node-b", "node-c"}, nil, true}, {s(6), []string{"node-c"}, nil, true}}, nil, s(2), false},
+		{"three holders for 4 s", []phase{{0, []string{"node-a"}, nil, true}, {s(2), []string{"node-a", "node-b", "node-c"}, nil, true}, {s(6), []string{"node-c"}, nil, true}},
+			nil, s(4), true},
 		{"still held twice at the end", []phase{{0, []string{"node-a"}, nil, true}, {s(5), []string{"node-a", "node-c"}, nil, true}},
 			nil, s(5), true},
 	}
@@ -157,6 +161,9 @@ func TestCheckNoHolder(t *testing.T) {
 			[]FaultRecord{fault(FaultVIPRecreate, checkVIP.Name, s(2), s(7))}, s(4), 0},
 		{"deleted, 6 s to bind after re-creation", []phase{{0, held("node-a"), nil, true}, {s(2), nil, nil, false}, {s(13), held("node-b"), nil, true}},
 			[]FaultRecord{fault(FaultVIPRecreate, checkVIP.Name, s(2), s(7))}, s(6), NewVIPBudget},
+		{"a crash before the controller leads again after an outage: 15 s", gapPhases(s(7), s(22)), []FaultRecord{fault(FaultAPIStop, "", s(0.5), s(2))}, s(15), 0},
+		{"re-created just before an outage, bound after it: 12 s", []phase{{0, held("node-a"), nil, true}, {s(2), nil, nil, false}, {s(16), held("node-b"), nil, true}},
+			[]FaultRecord{fault(FaultVIPRecreate, checkVIP.Name, s(2), s(4)), fault(FaultAPIStop, "", s(6), s(14))}, s(12), 0},
 		{"another VIP's re-creation gives this one no allowance", gapPhases(s(2), s(6)), []FaultRecord{fault(FaultVIPRecreate, "plain4-c", s(1), s(3))}, s(4), FailoverBudget},
 		{"no holder up to the end", []phase{{0, held("node-a"), nil, true}, {s(34), nil, nil, false}}, nil, s(6), FailoverBudget},
 	}
@@ -208,6 +215,7 @@ func TestFinalProblems(t *testing.T) {
 	}{
 		{"Ready on its one holder", ok, false},
 		{"deleted and never re-created", mutate(func(s *FinalVIPState) { s.Exists = false }), true},
+		{"the API server does not answer", mutate(func(s *FinalVIPState) { s.Err = "context deadline exceeded" }), true},
 		{"held by two nodes", mutate(func(s *FinalVIPState) { s.Holders = []string{"node-a", "node-b"} }), true},
 		{"held by none", mutate(func(s *FinalVIPState) { s.Holders = nil }), true},
 		{"status names another node", mutate(func(s *FinalVIPState) { s.Owner = "node-b" }), true},

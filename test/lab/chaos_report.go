@@ -25,9 +25,8 @@ type ChaosReport struct {
 	Violations      ViolationList  `json:"violations"`
 	LongestDoubleMS float64        `json:"longest_double_ms"`
 	LongestGapMS    float64        `json:"longest_gap_ms"`
-	// ByKind has, per fault kind, the longest double holding and gap seen while a fault of
-	// that kind was active or had ended less than AttributionTail before ("none": while
-	// no fault was).
+	// ByKind has, per fault kind, the longest double holding and gap that a fault of that
+	// kind may have caused or stretched (see faultsAround; "none": no fault may have).
 	ByKind []KindSummary `json:"by_kind"`
 	VIPs   []VIPSummary  `json:"vips"`
 	// FinalSettleMS is how long after the last fault every VirtualIP was Ready on the one
@@ -130,12 +129,25 @@ type FaultLine struct {
 }
 
 // ObserverSummary tells how well the run saw: a long kernel sampling interval (CPU
-// starvation) makes windows coarser.
+// starvation) makes windows coarser, and a stall of the whole machine shows as one.
 type ObserverSummary struct {
 	KernelSamples       int     `json:"kernel_samples"`
 	MaxKernelIntervalMS float64 `json:"max_kernel_interval_ms"`
 	ClientRequests      int     `json:"client_requests"`
+	// Stalls are the kernel sampling intervals of observerStall or more: the lab process
+	// was not scheduled, so neither, likely, were Vigil's.
+	Stalls []StallLine `json:"stalls"`
 }
+
+// StallLine is one stall of the observer: when it began and how long it lasted.
+type StallLine struct {
+	AtS float64 `json:"at_s"`
+	MS  float64 `json:"ms"`
+}
+
+// observerStall is the shortest sampling interval the report lists as a stall (ten
+// intervals).
+const observerStall = 10 * KernelSampleInterval
 
 // ChaosMeta is what the report says about the run itself.
 type ChaosMeta struct {
@@ -226,7 +238,7 @@ func longWindows(obs Observations, f Findings) []WindowLine {
 		for _, w := range ws {
 			if w.Duration() >= reportedWindow {
 				out = append(out, WindowLine{AtS: offsetS(obs.Start, w.From), VIP: w.VIP, Kind: kind, DurationMS: ms(w.Duration()),
-					Holders: w.Holders, ActiveFaults: faultNames(obs.Start, faultsAround(obs.Faults, w.VIP, w.From, w.To, obs.End))})
+					Holders: w.Holders, ActiveFaults: faultNames(obs.Start, faultsAround(obs.Faults, w.VIP, w.From, obs.End))})
 			}
 		}
 	}
@@ -237,7 +249,7 @@ func longWindows(obs Observations, f Findings) []WindowLine {
 }
 
 // kindSummaries counts faults per kind and lays each window at the door of the kinds
-// active around it ("none" when no fault was).
+// that may have caused it ("none" when no fault may have).
 func kindSummaries(obs Observations, f Findings) []KindSummary {
 	byKind := map[string]*KindSummary{}
 	get := func(k string) *KindSummary {
@@ -251,7 +263,7 @@ func kindSummaries(obs Observations, f Findings) []KindSummary {
 	}
 	attribute := func(w Window, set func(*KindSummary, float64)) {
 		kinds := map[string]bool{}
-		for _, fr := range faultsAround(obs.Faults, w.VIP, w.From, w.To, obs.End) {
+		for _, fr := range faultsAround(obs.Faults, w.VIP, w.From, obs.End) {
 			kinds[string(fr.Kind)] = true
 		}
 		if len(kinds) == 0 {
@@ -333,7 +345,7 @@ func vipSummary(obs Observations, f Findings, final []Violation, v ChaosVIP) VIP
 }
 
 func observerSummary(obs Observations) ObserverSummary {
-	var o ObserverSummary
+	o := ObserverSummary{Stalls: []StallLine{}}
 	var prev time.Time
 	for _, s := range obs.Kernel {
 		if s.At.Before(obs.Start) || s.At.After(obs.End) {
@@ -341,6 +353,9 @@ func observerSummary(obs Observations) ObserverSummary {
 		}
 		if !prev.IsZero() {
 			o.MaxKernelIntervalMS = max(o.MaxKernelIntervalMS, ms(s.At.Sub(prev)))
+			if s.At.Sub(prev) >= observerStall {
+				o.Stalls = append(o.Stalls, StallLine{AtS: offsetS(obs.Start, prev), MS: ms(s.At.Sub(prev))})
+			}
 		}
 		prev = s.At
 		o.KernelSamples++
@@ -377,7 +392,7 @@ func (r ChaosReport) Summary() string {
 	fmt.Fprintf(&b, "chaos: %d nodes, %d VIPs, %v of faults (seed %d): %d faults, %d violations\n",
 		r.Nodes, len(r.VIPs), time.Duration(r.DurationS*float64(time.Second)), r.Seed, total, r.Violations.Count)
 	fmt.Fprintf(&b, "  1. never two holders longer than %v: longest double holding %v\n", msDuration(r.Bounds.MaxDoubleHoldingMS), msDuration(r.LongestDoubleMS))
-	fmt.Fprintf(&b, "  2. never no holder longer than %v (%v API stopped, %v controller restarting, %v re-created VIP): longest gap %v\n",
+	fmt.Fprintf(&b, "  2. never no holder longer than %v (%v API stopped, %v controller not leading, %v re-created VIP): longest gap %v\n",
 		msDuration(r.Bounds.FailoverBudgetMS), msDuration(r.Bounds.APIOutageBudgetMS), msDuration(r.Bounds.ControllerRestartBudgetMS), msDuration(r.Bounds.NewVIPBudgetMS), msDuration(r.LongestGapMS))
 	if r.FinalSettleMS >= 0 {
 		fmt.Fprintf(&b, "  3. every VirtualIP Ready on its one holder %v after the last fault\n", msDuration(r.FinalSettleMS))
@@ -420,6 +435,9 @@ func (r ChaosReport) Summary() string {
 	}
 	fmt.Fprintf(&b, "\nobserver: %d kernel samples (longest interval %v), %d client requests\n",
 		r.Observer.KernelSamples, msDuration(r.Observer.MaxKernelIntervalMS), r.Observer.ClientRequests)
+	for _, st := range r.Observer.Stalls {
+		fmt.Fprintf(&b, "observer stalled: +%.1fs for %v (the machine was starved: windows around it are coarse)\n", st.AtS, msDuration(st.MS))
+	}
 	return b.String()
 }
 

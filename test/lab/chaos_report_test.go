@@ -71,3 +71,13 @@ func TestChaosReport(t *testing.T) {
 		}
 	}
 }
+
+// A stretch without kernel samples is a stall of the machine, which the report names.
+func TestObserverSummaryListsStalls(t *testing.T) {
+	obs := observe(s(10), []phase{{0, []string{"node-a"}, nil, true}})
+	obs.Kernel = append(obs.Kernel[:30:30], obs.Kernel[55:]...) // nothing from +3.0s to +5.5s
+	o := observerSummary(obs)
+	if want := []StallLine{{AtS: 2.9, MS: 2600}}; !reflect.DeepEqual(o.Stalls, want) || o.MaxKernelIntervalMS != 2600 {
+		t.Errorf("observer %+v, want the stall %+v", o, want)
+	}
+}

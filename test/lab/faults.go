@@ -102,21 +102,30 @@ func (l *Lab) Upload(ctx context.Context, url string, d time.Duration) (string, 
 	return strings.TrimSpace(string(body)), err
 }
 
-// CrashNode kills every process in the node's namespace with SIGKILL and takes its link
-// down: what a power cut looks like from the rest of the network.
+// CrashNode kills every process in the node's namespace with SIGKILL and takes its links
+// down (eth0, and eth1 on the second network): what a power cut looks like from the rest
+// of the network. Until RestoreNode nothing the lab supervises (a controller replica) is
+// restarted there.
 func (l *Lab) CrashNode(node string) error {
 	n, err := l.Node(node)
 	if err != nil {
 		return err
 	}
+	l.setCrashed(node, true)
 	if _, err := ip("-n", n.NS, "link", "set", NodeInterface, "down"); err != nil {
 		return err
+	}
+	if l.secondNetwork {
+		if _, err := ip("-n", n.NS, "link", "set", SecondInterface, "down"); err != nil {
+			return err
+		}
 	}
 	return killNamespace(n.NS)
 }
 
-// RestoreNode brings a crashed node's link back with its routes and restarts its HTTP
-// service. Other processes (agents) are the caller's to restart.
+// RestoreNode brings a crashed node's links back with its routes and restarts its HTTP
+// service, and the controller replicas the lab runs there. Other processes (agents) are
+// the caller's to restart.
 func (l *Lab) RestoreNode(node string) error {
 	n, err := l.Node(node)
 	if err != nil {
@@ -125,10 +134,34 @@ func (l *Lab) RestoreNode(node string) error {
 	if err := l.SetLink(node, true); err != nil {
 		return err
 	}
+	if l.secondNetwork {
+		if _, err := ip("-n", n.NS, "link", "set", SecondInterface, "up"); err != nil {
+			return err
+		}
+	}
 	if err := l.StartService(node); err != nil {
 		return err
 	}
+	l.setCrashed(node, false)
 	return l.waitForService(context.Background(), n)
+}
+
+func (l *Lab) setCrashed(node string, crashed bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if crashed {
+		l.crashed[node] = true
+	} else {
+		delete(l.crashed, node)
+	}
+}
+
+// Crashed reports whether the member is a node that CrashNode took down and RestoreNode
+// has not brought back.
+func (l *Lab) Crashed(member string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.crashed[member]
 }
 
 // SetLink sets the node's lab interface up or down (routes are restored on up).

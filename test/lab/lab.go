@@ -90,6 +90,9 @@ type Config struct {
 	// Detached leaves the lab running after this process exits (the CLI's `up`);
 	// otherwise every lab process dies with this one.
 	Detached bool
+	// SecondNetwork adds a second bridge and an eth1 in every node and the client, on
+	// 198.19.0.0/24 and fd00:199:19::/64 (see secondnet.go).
+	SecondNetwork bool
 	// Logf reports progress; nil is silent.
 	Logf func(format string, args ...any)
 }
@@ -100,6 +103,10 @@ type Member struct {
 	NS   string // network namespace name
 	IPv4 netip.Addr
 	IPv6 netip.Addr
+	// SecondIPv4 and SecondIPv6 are the member's addresses on the second network (eth1),
+	// invalid without one (and on the control plane, which is not on it).
+	SecondIPv4 netip.Addr
+	SecondIPv6 netip.Addr
 }
 
 // Lab is a running lab.
@@ -128,6 +135,14 @@ type Lab struct {
 
 	installMu    sync.Mutex
 	installation *Installation // Vigil, once installed with helm
+
+	secondNetwork bool
+	// crashed are the nodes CrashNode took down and RestoreNode has not brought back:
+	// nothing is restarted on them meanwhile, as no kubelet runs there.
+	crashed map[string]bool
+	// controllers are the running controller replicas, by process name (see
+	// StartController, StartControllerReplica).
+	controllers map[string]*Member
 }
 
 // state is what `down` needs to remove a run, also after the process that made it died.
@@ -190,6 +205,10 @@ func Up(ctx context.Context, cfg Config) (l *Lab, err error) {
 		detached:  cfg.Detached,
 		logf:      cfg.Logf,
 		procs:     map[string]*Process{},
+
+		secondNetwork: cfg.SecondNetwork,
+		crashed:       map[string]bool{},
+		controllers:   map[string]*Member{},
 	}
 	if l.logf == nil {
 		l.logf = func(string, ...any) {}
@@ -314,6 +333,11 @@ func (l *Lab) buildNetwork(nodes int) error {
 	for _, m := range members {
 		m.NS = l.Prefix + "-" + m.Name
 		if err := l.addMember(m); err != nil {
+			return err
+		}
+	}
+	if l.secondNetwork {
+		if err := l.buildSecondNetwork(append([]*Member{l.Client}, l.Nodes...)); err != nil {
 			return err
 		}
 	}
@@ -623,9 +647,14 @@ func (l *Lab) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "lab %s (run directory %s)\n", l.Prefix, l.RunDir)
 	for _, m := range append([]*Member{l.ControlPlane, l.Client}, l.Nodes...) {
-		if m != nil {
-			fmt.Fprintf(&b, "  %-8s netns %-18s %s  %s\n", m.Name, m.NS, m.IPv4, m.IPv6)
+		if m == nil {
+			continue
 		}
+		fmt.Fprintf(&b, "  %-8s netns %-18s %s  %s", m.Name, m.NS, m.IPv4, m.IPv6)
+		if m.SecondIPv4.IsValid() {
+			fmt.Fprintf(&b, "  %s %s  %s", SecondInterface, m.SecondIPv4, m.SecondIPv6)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

@@ -7,11 +7,16 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
@@ -88,41 +93,139 @@ func (l *Lab) StartController(vigil string, args ...string) (stop func(), err er
 		return nil, err
 	}
 	argv := append(append([]string{vigil}, inst.Controller.args(env)...), args...)
-	start := func() (*Process, error) {
-		return l.startProcessEnv(l.ControlPlane.NS, "cp/vigil-controller", env, argv...)
+	return l.superviseController(l.ControlPlane, "cp/vigil-controller", env, argv)
+}
+
+// NodeControllerMemberlistPort is the memberlist port of a controller replica the lab runs
+// in a node's namespace. A controller pod has a network namespace of its own; the lab's
+// replica shares the node's with the node's agent, which holds the chart's port there.
+const NodeControllerMemberlistPort = 7953
+
+// podNamePattern: a replica's pod name is also its hostname.
+var podNamePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// StartControllerReplica runs one replica of the chart's controller Deployment as if its
+// pod ran on node: in the node's network namespace, so that it dies with the node
+// (CrashNode); with POD_IP the node's address, which memberlist advertises; with the pod
+// name as hostname (in a UTS namespace of its own), which names the replica in memberlist
+// and in the leader Lease as in a cluster; with the controller ServiceAccount's token; and
+// with its memberlist on NodeControllerMemberlistPort. Start several, on distinct nodes,
+// for a Deployment's replicas: its process is "<node>/<pod>". Like StartController it is
+// restarted when it exits, but not while its node is crashed (RestoreNode brings it back).
+func (l *Lab) StartControllerReplica(vigil, node, pod string, args ...string) (stop func(), err error) {
+	if !podNamePattern.MatchString(pod) {
+		return nil, fmt.Errorf("controller replica name %q is not a pod name", pod)
 	}
-	p, err := start()
+	inst, err := l.Installation(context.Background())
 	if err != nil {
 		return nil, err
 	}
-	stopped := make(chan struct{})
-	var once sync.Once
-	go func() {
-		for {
-			select {
-			case <-stopped:
-				return
-			case <-p.Done():
-			}
-			select {
-			case <-stopped:
-				return
-			case <-time.After(time.Second):
-			}
-			next, err := start()
-			if err != nil {
-				return // the lab is going down
-			}
-			p = next
+	m, err := l.Node(node)
+	if err != nil {
+		return nil, err
+	}
+	env, err := inst.Controller.environ(m, pod)
+	if err != nil {
+		return nil, err
+	}
+	chartArgs := inst.Controller.args(env)
+	for i, a := range chartArgs {
+		// The chart's port, unless the chart turned memberlist off ("--memberlist-bind=").
+		if host, ok := strings.CutPrefix(a, "--memberlist-bind="); ok && host != "" {
+			chartArgs[i] = "--memberlist-bind=:" + strconv.Itoa(NodeControllerMemberlistPort)
 		}
-	}()
+	}
+	// unshare execs sh, which execs vigil once the hostname is set: the process the lab
+	// supervises and signals is the controller itself.
+	argv := append([]string{"unshare", "--uts", "--", "sh", "-c", `hostname "$0" && exec "$@"`, pod, vigil}, chartArgs...)
+	return l.superviseController(m, node+"/"+pod, env, append(argv, args...))
+}
+
+// superviseController starts a controller replica as process name in member m and, like
+// the kubelet, starts it again a second after it exits, unless m is a crashed node, until
+// the lab is torn down or stop is called.
+func (l *Lab) superviseController(m *Member, name string, env, argv []string) (stop func(), err error) {
+	l.mu.Lock()
+	for other, om := range l.controllers {
+		if om == m && other != name {
+			l.mu.Unlock()
+			return nil, fmt.Errorf("%s already runs controller %s: two would share its ports", m.Name, other)
+		}
+	}
+	l.controllers[name] = m
+	l.mu.Unlock()
+	forget := func() {
+		l.mu.Lock()
+		delete(l.controllers, name)
+		l.mu.Unlock()
+	}
+	start := func() (*Process, error) { return l.startProcessEnv(m.NS, name, env, argv...) }
+	p, err := start()
+	if err != nil {
+		forget()
+		return nil, err
+	}
+	stopped := make(chan struct{})
+	go l.keepRunning(p, m.Name, start, stopped)
+	var once sync.Once
 	return func() {
 		once.Do(func() { close(stopped) })
-		if cur, ok := l.Process("cp/vigil-controller"); ok {
+		forget()
+		if cur, ok := l.Process(name); ok {
 			_ = cur.Stop(10 * time.Second)
 		}
 	}, nil
 }
+
+// keepRunning restarts p with start a second after each exit, waiting while member is a
+// crashed node, until stopped is closed or the lab refuses to start processes.
+func (l *Lab) keepRunning(p *Process, member string, start func() (*Process, error), stopped <-chan struct{}) {
+	for {
+		select {
+		case <-stopped:
+			return
+		case <-p.Done():
+		}
+		wait := time.Second
+		for {
+			select {
+			case <-stopped:
+				return
+			case <-time.After(wait):
+			}
+			if !l.Crashed(member) {
+				break
+			}
+			wait = 100 * time.Millisecond
+		}
+		next, err := start()
+		if err != nil {
+			return // the lab is going down
+		}
+		p = next
+	}
+}
+
+// ControllerLeader is the holder of the controller's leader Lease ("" when none): the
+// leader's hostname, "_", a random suffix. A replica of StartControllerReplica's hostname
+// is its pod name.
+func (l *Lab) ControllerLeader(ctx context.Context) (string, error) {
+	c, err := l.KubeClient()
+	if err != nil {
+		return "", err
+	}
+	var lease coordinationv1.Lease
+	if err := c.Get(ctx, client.ObjectKey{Namespace: VigilNamespace, Name: controllerLease}, &lease); err != nil {
+		return "", err
+	}
+	if lease.Spec.HolderIdentity == nil {
+		return "", nil
+	}
+	return *lease.Spec.HolderIdentity, nil
+}
+
+// controllerLease is the name of the controller's leader Lease.
+const controllerLease = "vigil-controller.vigil.dev"
 
 // StartAgent runs `vigil agent` on a node as the chart's DaemonSet runs it (its args and
 // env, its ServiceAccount), with args added.
@@ -147,6 +250,7 @@ func (l *Lab) StartAgent(vigil, node string, args ...string) (*Process, error) {
 // node's agent is Ready (its /readyz: API cache synced, memberlist running) and has
 // reported its memberlist address, and the controller has had time to join them (it
 // rejoins every second): before that, a dead node is only noticed by its heartbeat.
+// Installed with memberlist off, every agent has reported its NodeAgent instead.
 func (l *Lab) WaitForVigil(timeout time.Duration) error {
 	c, err := l.KubeClient()
 	if err != nil {
@@ -161,7 +265,7 @@ func (l *Lab) WaitForVigil(timeout time.Duration) error {
 	for {
 		var lease coordinationv1.Lease
 		var agents vigilv1.NodeAgentList
-		leaseErr := c.Get(ctx, client.ObjectKey{Namespace: inst.Namespace, Name: "vigil-controller.vigil.dev"}, &lease)
+		leaseErr := c.Get(ctx, client.ObjectKey{Namespace: inst.Namespace, Name: controllerLease}, &lease)
 		agentsErr := c.List(ctx, &agents)
 		gossiping := 0
 		for _, a := range agents.Items {
@@ -169,9 +273,10 @@ func (l *Lab) WaitForVigil(timeout time.Duration) error {
 				gossiping++
 			}
 		}
+		joined := gossiping == len(l.Nodes) || (!inst.Agent.Memberlist() && len(agents.Items) == len(l.Nodes))
 		readyErr := l.vigilReady(ctx, inst)
 		if leaseErr == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" &&
-			agentsErr == nil && gossiping == len(l.Nodes) && readyErr == nil {
+			agentsErr == nil && joined && readyErr == nil {
 			time.Sleep(2 * time.Second)
 			return nil
 		}
@@ -184,11 +289,18 @@ func (l *Lab) WaitForVigil(timeout time.Duration) error {
 	}
 }
 
-// vigilReady asks the controller's and every agent's /readyz, as the kubelet would.
+// vigilReady asks every controller replica's (the control plane's when the lab started
+// none) and every agent's /readyz, as the kubelet would.
 func (l *Lab) vigilReady(ctx context.Context, inst *Installation) error {
 	var errs []error
-	if err := l.Ready(ctx, l.ControlPlane, &inst.Controller); err != nil {
-		errs = append(errs, fmt.Errorf("controller: %w", err))
+	controllers := l.liveControllers()
+	if len(controllers) == 0 {
+		controllers = map[string]*Member{"controller": l.ControlPlane}
+	}
+	for name, m := range controllers {
+		if err := l.Ready(ctx, m, &inst.Controller); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
 	}
 	for _, n := range l.Nodes {
 		if err := l.Ready(ctx, n, &inst.Agent); err != nil {
@@ -212,6 +324,47 @@ func (l *Lab) Ready(ctx context.Context, m *Member, w *Workload) error {
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("/readyz: %s", resp.Status)
+	}
+	return nil
+}
+
+// liveControllers are the running controller replicas, by process name, but those on
+// crashed nodes.
+func (l *Lab) liveControllers() map[string]*Member {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]*Member{}
+	for name, m := range l.controllers {
+		if !l.crashed[m.Name] {
+			out[name] = m
+		}
+	}
+	return out
+}
+
+// Memberlist reports whether the workload runs memberlist: the chart passes an empty
+// --memberlist-bind when memberlist.enabled is false.
+func (w *Workload) Memberlist() bool {
+	for _, a := range w.Args {
+		if v, ok := strings.CutPrefix(a, "--memberlist-bind="); ok {
+			return v != ""
+		}
+	}
+	return false
+}
+
+// DeleteNode deletes the node's Node object, as `kubectl delete node` does when a node
+// leaves the cluster for good; its namespace and processes stay (stop them first).
+func (l *Lab) DeleteNode(ctx context.Context, node string) error {
+	if _, err := l.Node(node); err != nil {
+		return err
+	}
+	c, err := l.KubeClient()
+	if err != nil {
+		return err
+	}
+	if err := c.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}); err != nil {
+		return fmt.Errorf("deleting Node %s: %w", node, err)
 	}
 	return nil
 }
