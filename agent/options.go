@@ -51,7 +51,8 @@ type Options struct {
 
 	// AddressLifetime is the kernel lifetime of the VIP addresses, which the agent renews
 	// four times per lifetime: an agent that dies (OOM kill, SIGKILL) leaves its addresses
-	// for at most this plus the kernel's one-second tick. Shorter means a dead agent's
+	// for about this long (the kernel removes them; measured 1.0-1.05 s for 1 s). Shorter
+	// is not possible (the kernel counts whole seconds). Shorter means a dead agent's
 	// address goes sooner; longer tolerates a node so busy the agent cannot renew in time.
 	AddressLifetime time.Duration
 
@@ -74,7 +75,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	}
 	fs.StringVar(&o.Namespace, "namespace", ns, "Vigil's namespace, holding the memberlist key Secret (default: $POD_NAMESPACE, else vigil-system)")
 	fs.DurationVar(&o.FenceAfter, "fence-after", time.Second, "release every VIP when neither the API server nor a majority of memberlist peers has been reachable this long; also how long a standby waits after an owner's death to take over while no controller can decide")
-	fs.DurationVar(&o.AddressLifetime, "address-lifetime", time.Second, "kernel lifetime of the VIP addresses, renewed four times per lifetime: a dead agent's addresses disappear this long (plus up to 1s) after its last renewal; 0 keeps them forever")
+	fs.DurationVar(&o.AddressLifetime, "address-lifetime", time.Second, "kernel lifetime of the VIP addresses, renewed four times per lifetime: a dead agent's addresses disappear about this long after its last renewal (the kernel removes them); whole seconds; 0 keeps them forever")
 	o.Memberlist.BindFlags(fs, membership.DefaultBind)
 }
 

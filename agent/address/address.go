@@ -50,8 +50,8 @@ type Manager interface {
 	Bind(b Binding) error
 	// Unbind removes the VIP if Vigil added it; it never removes a foreign address.
 	Unbind(b Binding) error
-	// Renew restarts the kernel lifetime of addresses Vigil holds (see Netlink.Lifetime).
-	// An address that is gone stays gone: renewing never adds one.
+	// Renew restarts the kernel lifetime of addresses Vigil holds (see Netlink.Lifetime),
+	// adding again any that lapsed: the caller passes only what it holds.
 	Renew(bs []Binding) error
 	// Bound lists the addresses Vigil holds, on every interface.
 	Bound() ([]Binding, error)

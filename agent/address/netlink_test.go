@@ -174,3 +174,59 @@ func TestInterfaceSelectionOnARealNode(t *testing.T) {
 		t.Errorf("unknown interface: %v; want a NoInterfaceError naming nope0 and the address", err)
 	}
 }
+
+// An address carries a kernel lifetime: renewed, it stays; left alone (the agent died), the
+// kernel removes it by itself about a lifetime after the last renewal. Host-length
+// addresses add no prefix route.
+func TestLifetimeIsADeadMansSwitch(t *testing.T) {
+	l := lab.ForTest(t, lab.Config{Nodes: 1, WithoutControlPlane: true})
+	m, ns := manager(t, l.Nodes[0])
+	m.Lifetime = time.Second
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, p := range []netip.Prefix{netip.PrefixFrom(lab.VIPv4(5), 32), netip.PrefixFrom(lab.VIPv6(5), 128)} {
+		b := address.Binding{Interface: lab.NodeInterface, Prefix: p}
+		if err := m.Bind(b); err != nil {
+			t.Fatal(err)
+		}
+		family := netlink.FAMILY_V4
+		if p.Addr().Is6() {
+			family = netlink.FAMILY_V6
+		}
+		routes, err := h.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range routes {
+			if r.Dst != nil && r.Dst.IP.Equal(p.Addr().AsSlice()) {
+				t.Errorf("%s added a prefix route %v", p, r)
+			}
+		}
+		// Renewed every 250 ms for 3 s: it stays.
+		for range 12 {
+			time.Sleep(250 * time.Millisecond)
+			if err := m.Renew([]address.Binding{b}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if bound, _ := m.Bound(); len(bound) != 1 {
+			t.Fatalf("%s gone though renewed: %v", p, bound)
+		}
+		// Not renewed any more: gone by itself within lifetime + 1 s (+ slack).
+		stopped := time.Now()
+		for {
+			bound, _ := m.Bound()
+			if len(bound) == 0 {
+				t.Logf("%s lapsed %v after its last renewal", p, time.Since(stopped).Round(10*time.Millisecond))
+				break
+			}
+			if time.Since(stopped) > 2500*time.Millisecond {
+				t.Fatalf("%s still there %v after its last renewal", p, time.Since(stopped))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}

@@ -4,10 +4,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -404,4 +407,97 @@ func containsAll(s string, words []string) bool {
 		}
 	}
 	return true
+}
+
+// watchRemovals counts, from now on, the removals of addr from node's interfaces (netlink
+// address events); call the returned function to read the count.
+func (e *env) watchRemovals(node string, addr netip.Addr) func() int {
+	e.t.Helper()
+	m, err := e.l.Node(node)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ns, err := netns.GetFromName(m.NS)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	updates := make(chan netlink.AddrUpdate, 256)
+	done := make(chan struct{})
+	if err := netlink.AddrSubscribeAt(ns, updates, done); err != nil {
+		e.t.Fatal(err)
+	}
+	var mu sync.Mutex
+	n := 0
+	go func() {
+		for u := range updates {
+			if !u.NewAddr && u.LinkAddress.IP.Equal(addr.AsSlice()) {
+				mu.Lock()
+				n++
+				mu.Unlock()
+			}
+		}
+	}()
+	e.t.Cleanup(func() { close(done); _ = ns.Close() })
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
+	}
+}
+
+// longestRenewalInterval reads the node agent's renewal histogram: the upper bound of the
+// first bucket holding every renewal interval it observed.
+func (e *env) longestRenewalInterval(node string) time.Duration {
+	e.t.Helper()
+	ctx := context.Background()
+	inst, err := e.l.Installation(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	token, err := e.l.MetricsToken(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	body, err := e.l.ScrapeMetrics(ctx, mustNode(e.t, e.l, node), &inst.Agent, true, token)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return histogramBound(e.t, body, "vigil_agent_address_renewal_interval_seconds")
+}
+
+// histogramBound is the smallest bucket bound of the named histogram that holds all its
+// observations (+Inf when only that one does).
+func histogramBound(t *testing.T, metrics, name string) time.Duration {
+	t.Helper()
+	var count string
+	type bucket struct {
+		le    float64
+		count string
+	}
+	var buckets []bucket
+	for _, line := range strings.Split(metrics, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(f[0], name+"_count"):
+			count = f[1]
+		case strings.HasPrefix(f[0], name+"_bucket{le=\""):
+			le := strings.TrimSuffix(strings.TrimPrefix(f[0], name+"_bucket{le=\""), "\"}")
+			v, err := strconv.ParseFloat(le, 64)
+			if err == nil {
+				buckets = append(buckets, bucket{v, f[1]})
+			}
+		}
+	}
+	if count == "" || count == "0" {
+		t.Fatalf("no %s observations in the scrape", name)
+	}
+	for _, b := range buckets {
+		if b.count == count {
+			return time.Duration(b.le * float64(time.Second))
+		}
+	}
+	return time.Duration(math.MaxInt64)
 }

@@ -40,8 +40,10 @@ const (
 	deadAgentAddressBound = addressLifetime + kernelExpiryLag + busySlack
 	// crashFailoverBudget: memberlist declares a dead agent dead in about half a second
 	// (docs/design.md, Liveness), then the controller elects and the new owner binds and
-	// announces. Three seconds leave room for a busy machine.
-	crashFailoverBudget = 3 * time.Second
+	// announces. The rest is room for a 2-core machine shared with other labs, where
+	// memberlist's suspicion stretches (Lifeguard) and the controller waits for a CPU: at a
+	// load average of 8 the new owner of one run answered 3.8 s after the kill.
+	crashFailoverBudget = 5 * time.Second
 	// killRounds is how many agents are SIGKILLed in one lab, each restarted afterwards.
 	killRounds = 5
 	// drainWindow is the chart's agent.handover.drain: how long the new owner of a planned
@@ -287,15 +289,55 @@ func TestVirtualIPDeletedAndCreatedAgain(t *testing.T) {
 	rec := e.record(addr, time.Minute)
 	created := time.Now()
 	e.apply(webVIP("web", addr))
-	answered, by := e.answeredAfter(rec, created, applyBudget+5*time.Second)
+	answered, by := e.answeredAfter(rec, created, "", applyBudget+5*time.Second)
 	t.Logf("same address: old object at epoch %d deleted, released in %v; the new one answered by %s %v after its creation",
 		old.Status.Epoch, e.releasedAfter(watch, deleted).Round(time.Millisecond), by, answered.Round(time.Millisecond))
 	if answered > applyBudget {
 		t.Errorf("VirtualIP web created again with the same address: answered after %v, want within %v", answered.Round(time.Millisecond), applyBudget)
 	}
-	e.expectNewObjectAtEpoch1("web", old.UID, by)
+	if owner := e.waitNewObjectReady("web", old.UID, 2*time.Second); owner != by {
+		t.Errorf("VirtualIP web is owned by %s, but %s answers", owner, by)
+	}
 	if h := e.nodesWith(addr); !slices.Equal(h, []string{by}) {
 		t.Errorf("%v hold %s, want %s alone", h, addr, by)
+	}
+	if _, err := rec.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The same address, deleted and created at once (kubectl delete, then apply), preferring
+	// another node: the new owner answers, and the old one lets go by itself.
+	old = e.get("web")
+	next := "node-a"
+	if old.Status.Owner == next {
+		next = "node-b"
+	}
+	rec = e.record(addr, time.Minute)
+	deleted = e.deleteVIP("web")
+	created = time.Now()
+	e.apply(webVIP("web", addr, preferNode(next, 200)))
+	owner := e.waitNewObjectReady("web", old.UID, applyBudget+5*time.Second)
+	if owner != next {
+		t.Errorf("VirtualIP web created again preferring %s is owned by %s", next, owner)
+	}
+	answered, _ = e.answeredAfter(rec, created, owner, applyBudget+5*time.Second)
+	if answered > applyBudget {
+		t.Errorf("VirtualIP web deleted and created at once: answered by its owner %s after %v, want within %v", owner, answered.Round(time.Millisecond), applyBudget)
+	}
+	if _, ok := watch.WaitFor(5*time.Second, func([]lab.AddressChange) bool { return slices.Equal(watch.Holders(), []string{owner}) }); !ok {
+		t.Fatalf("%v hold %s %v after it was created again, want %s alone", watch.Holders(), addr, time.Since(created).Round(time.Millisecond), owner)
+	}
+	var othersGone time.Time // when the last other node let it go
+	for _, c := range watch.Changes() {
+		if c.Node != owner && !c.Added && c.At.After(deleted) {
+			othersGone = c.At
+		}
+	}
+	t.Logf("same address at once: answered by its new owner %s %v after its creation; the old owner %s let go %v after it (negative: before)",
+		owner, answered.Round(time.Millisecond), old.Status.Owner, othersGone.Sub(created).Round(time.Millisecond))
+	if othersGone.Sub(created) > releaseBudget {
+		t.Errorf("another node than the new owner %s held %s %v after the VirtualIP was created again, want at most %v",
+			owner, addr, othersGone.Sub(created).Round(time.Millisecond), releaseBudget)
 	}
 	if _, err := rec.Stop(); err != nil {
 		t.Fatal(err)
@@ -308,14 +350,16 @@ func TestVirtualIPDeletedAndCreatedAgain(t *testing.T) {
 	deleted = e.deleteVIP("web")
 	created = time.Now()
 	e.apply(webVIP("web", changed))
-	answered, by = e.answeredAfter(rec, created, applyBudget+5*time.Second)
+	answered, by = e.answeredAfter(rec, created, "", applyBudget+5*time.Second)
 	e.waitReleased(watch, deleted, releaseBudget)
 	t.Logf("changed address: %s released everywhere %v after the deletion; %s answered by %s %v after its creation",
 		addr, e.releasedAfter(watch, deleted).Round(time.Millisecond), changed, by, answered.Round(time.Millisecond))
 	if answered > applyBudget {
 		t.Errorf("VirtualIP web created again with address %s: answered after %v, want within %v", changed, answered.Round(time.Millisecond), applyBudget)
 	}
-	e.expectNewObjectAtEpoch1("web", old.UID, by)
+	if owner := e.waitNewObjectReady("web", old.UID, 2*time.Second); owner != by {
+		t.Errorf("VirtualIP web is owned by %s, but %s answers", owner, by)
+	}
 	if h := e.nodesWith(addr); len(h) != 0 {
 		t.Errorf("%v still hold the old address %s", h, addr)
 	}
@@ -651,21 +695,21 @@ func (e *env) record(addr netip.Addr, d time.Duration) *lab.Recorder {
 	return rec
 }
 
-// answeredAfter waits until a request answers after since and returns how long after since
-// the first answer came, and from whom.
-func (e *env) answeredAfter(rec *lab.Recorder, since time.Time, within time.Duration) (time.Duration, string) {
+// answeredAfter waits until a request answers after since (from node, or anyone when node
+// is "") and returns how long after since the first such answer came, and from whom.
+func (e *env) answeredAfter(rec *lab.Recorder, since time.Time, node string, within time.Duration) (time.Duration, string) {
 	e.t.Helper()
 	var first *lab.Sample
 	samples, err := rec.WaitFor(within, func(s []lab.Sample) bool {
 		for i := range s {
-			if s[i].OK && s[i].End.After(since) && (first == nil || s[i].End.Before(first.End)) {
+			if s[i].OK && s[i].End.After(since) && (node == "" || s[i].Node == node) && (first == nil || s[i].End.Before(first.End)) {
 				first = &s[i]
 			}
 		}
 		return first != nil
 	})
 	if err != nil {
-		e.t.Fatalf("never answered within %v: %v (%d failed of %d requests)", within, err, failures(samples), len(samples))
+		e.t.Fatalf("never answered (by %q) within %v: %v (%d failed of %d requests)", node, within, err, failures(samples), len(samples))
 	}
 	return first.End.Sub(since), first.Node
 }
@@ -715,20 +759,19 @@ func (e *env) releasedAfter(w *lab.AddressWatch, since time.Time) time.Duration 
 	return last.Sub(since)
 }
 
-// expectNewObjectAtEpoch1 checks that the VirtualIP is another object than the one with
-// oldUID and is Ready on owner at epoch 1.
-func (e *env) expectNewObjectAtEpoch1(name string, oldUID types.UID, owner string) {
+// waitNewObjectReady waits until the VirtualIP is another object than the one with oldUID
+// and is Ready at epoch 1, and returns its owner.
+func (e *env) waitNewObjectReady(name string, oldUID types.UID, within time.Duration) string {
 	e.t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
 		v := e.get(name)
 		ready := findCond(v.Status.Conditions, vigilv1.ConditionReady)
-		if v.UID != oldUID && v.Status.Owner == owner && v.Status.Epoch == 1 && ready != nil && ready.Status == metav1.ConditionTrue {
-			return
+		if v.UID != oldUID && v.Status.Owner != "" && v.Status.Epoch == 1 && ready != nil && ready.Status == metav1.ConditionTrue {
+			return v.Status.Owner
 		}
 		if time.Now().After(deadline) {
-			e.t.Errorf("VirtualIP %s (uid %s, old %v): status %+v, want Ready on %s at epoch 1", name, v.UID, oldUID, v.Status, owner)
-			return
+			e.t.Fatalf("VirtualIP %s (uid %s, old %s): status %+v after %v, want Ready at epoch 1", name, v.UID, oldUID, v.Status, within)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

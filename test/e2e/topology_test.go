@@ -339,7 +339,7 @@ func TestTakeoverInAPIOutageHasOneHolderOnReturn(t *testing.T) {
 	e.startVigil()
 	vip := lab.VIPv4(63)
 	e.apply(webVIP("web", vip, preferNode("node-a", 200)))
-	e.waitStatus("web", 10*time.Second, "node-a Ready with 2 standbys", func(s vigilv1.VirtualIPStatus) bool {
+	before, _ := e.waitStatus("web", 10*time.Second, "node-a Ready with 2 standbys", func(s vigilv1.VirtualIPStatus) bool {
 		return readyOn("node-a")(s) && len(s.Standbys) == 2
 	})
 	e.waitAnswer(vip, "node-a", 5*time.Second)
@@ -365,6 +365,9 @@ func TestTakeoverInAPIOutageHasOneHolderOnReturn(t *testing.T) {
 	}
 	t.Logf("the controller lost its Lease and exited %v into the outage", time.Since(outage).Round(time.Millisecond))
 	taker := e.crashInOutage(rec, "node-a")
+	if taker != before.Standbys[0] {
+		t.Errorf("%s took the VIP over, want the first standby %s", taker, before.Standbys[0])
+	}
 	sampler, err := e.l.SampleHolders(vip, 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)

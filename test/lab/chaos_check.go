@@ -90,13 +90,12 @@ type ChaosVIP struct {
 	Checked bool // has a TCP check of the node's HTTP service
 }
 
-// NodeAddrs is one node in a kernel sample: its lab link's state and the chaos VIPs bound
-// on it.
+// NodeAddrs is one node in a kernel sample: the chaos VIPs bound on an interface of it that
+// is up (an address on a downed link answers nobody).
 type NodeAddrs struct {
-	Node   string
-	LinkUp bool
-	VIPs   []netip.Addr
-	Err    string // reading the node failed: it tells nothing in this sample
+	Node string
+	VIPs []netip.Addr
+	Err  string // reading the node failed: it tells nothing in this sample
 }
 
 // KernelSample is what every node's kernel held at one instant.
@@ -169,9 +168,9 @@ type Findings struct {
 
 // CheckInvariants checks invariants 1 (never two holders for longer than
 // MaxDoubleHolding) and 2 (never no holder for longer than the budget) over the
-// observations. A node holds a VIP when the address is on its lab interface, the interface
-// is up and the lab does not cut it off from the client: an address nobody can reach
-// answers nobody (and one the client reaches counts, also when peers cannot).
+// observations. A node holds a VIP when the address is on an interface of it that is up
+// and the lab does not cut it off from the client: an address nobody can reach answers
+// nobody (and one the client reaches counts, also when peers cannot).
 func CheckInvariants(obs Observations) Findings {
 	var f Findings
 	for _, v := range obs.VIPs {
@@ -217,7 +216,7 @@ func holdersOf(s KernelSample, addr netip.Addr, faults []FaultRecord) ([]string,
 			continue
 		}
 		known = true
-		if n.LinkUp && slices.Contains(n.VIPs, addr) && !cutFromClient(faults, n.Node, s.At) {
+		if slices.Contains(n.VIPs, addr) && !cutFromClient(faults, n.Node, s.At) {
 			holders = append(holders, n.Node)
 		}
 	}

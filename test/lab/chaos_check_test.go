@@ -39,8 +39,8 @@ func observe(total time.Duration, phases []phase, faults ...FaultRecord) Observa
 		p := at(d)
 		s := KernelSample{At: checkT0.Add(d)}
 		for _, n := range testNodes {
-			na := NodeAddrs{Node: n, LinkUp: !slices.Contains(p.linkDown, n)}
-			if slices.Contains(p.holders, n) {
+			na := NodeAddrs{Node: n}
+			if slices.Contains(p.holders, n) && !slices.Contains(p.linkDown, n) {
 				na.VIPs = append(na.VIPs, checkVIP.Address)
 			}
 			s.Nodes = append(s.Nodes, na)

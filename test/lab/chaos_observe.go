@@ -17,10 +17,9 @@ import (
 const KernelSampleInterval = 100 * time.Millisecond
 
 // kernelObserver reads, every KernelSampleInterval, which of the watched addresses each
-// node's kernel holds on its lab interface and whether that interface is up: what
-// `ip -o addr show` and `ip -o link show` print, asked over netlink sockets opened once
-// inside each node's namespace, so that sampling forks nothing and stays on time when the
-// CPU is starved.
+// node's kernel holds on an interface that is up: what `ip -o addr show` and
+// `ip -o link show` print, asked over netlink sockets opened once inside each node's
+// namespace, so that sampling forks nothing and stays on time when the CPU is starved.
 type kernelObserver struct {
 	nodes   []string
 	handles []*netlink.Handle
@@ -82,25 +81,29 @@ func (o *kernelObserver) run() {
 	}
 }
 
-// readNode reads one node's lab link state and the watched addresses bound on it.
+// readNode reads which watched addresses the node holds on an interface that is up.
 func readNode(h *netlink.Handle, node string, watched []netip.Addr) NodeAddrs {
 	n := NodeAddrs{Node: node}
-	link, err := h.LinkByName(NodeInterface)
+	links, err := h.LinkList()
 	if err != nil {
 		n.Err = err.Error()
 		return n
 	}
-	n.LinkUp = link.Attrs().Flags&net.FlagUp != 0
-	addrs, err := h.AddrList(link, netlink.FAMILY_ALL)
+	up := map[int]bool{}
+	for _, l := range links {
+		a := l.Attrs()
+		up[a.Index] = a.Flags&net.FlagUp != 0 && a.Flags&net.FlagLoopback == 0
+	}
+	addrs, err := h.AddrList(nil, netlink.FAMILY_ALL)
 	if errors.Is(err, netlink.ErrDumpInterrupted) {
-		addrs, err = h.AddrList(link, netlink.FAMILY_ALL) // the addresses changed meanwhile: once more
+		addrs, err = h.AddrList(nil, netlink.FAMILY_ALL) // the addresses changed meanwhile: once more
 	}
 	if err != nil {
 		n.Err = err.Error()
 		return n
 	}
 	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && slices.Contains(watched, ip.Unmap()) {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && up[a.LinkIndex] && slices.Contains(watched, ip.Unmap()) {
 			n.VIPs = append(n.VIPs, ip.Unmap())
 		}
 	}
@@ -138,8 +141,8 @@ func (o *kernelObserver) closeHandles() {
 	o.handles = nil
 }
 
-// forgetAddrs removes the addresses from the node's lab interface: what a reboot does to
-// the VIPs a crashed node held (the lab's CrashNode leaves them in place).
+// forgetAddrs removes the addresses from every interface of the node: what a reboot does
+// to the VIPs a crashed node held (the lab's CrashNode leaves them in place).
 func (l *Lab) forgetAddrs(node string, addrs []netip.Addr) error {
 	n, err := l.Node(node)
 	if err != nil {
@@ -150,19 +153,21 @@ func (l *Lab) forgetAddrs(node string, addrs []netip.Addr) error {
 		return err
 	}
 	defer h.Close()
-	link, err := h.LinkByName(NodeInterface)
-	if err != nil {
-		return fmt.Errorf("%s: %w", node, err)
-	}
-	bound, err := h.AddrList(link, netlink.FAMILY_ALL)
+	bound, err := h.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return fmt.Errorf("%s: listing addresses: %w", node, err)
 	}
 	for _, a := range bound {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && slices.Contains(addrs, ip.Unmap()) {
-			if err := h.AddrDel(link, &a); err != nil {
-				return fmt.Errorf("%s: removing %s: %w", node, ip, err)
-			}
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok || !slices.Contains(addrs, ip.Unmap()) {
+			continue
+		}
+		link, err := h.LinkByIndex(a.LinkIndex)
+		if err != nil {
+			return fmt.Errorf("%s: the link of %s: %w", node, ip, err)
+		}
+		if err := h.AddrDel(link, &a); err != nil {
+			return fmt.Errorf("%s: removing %s: %w", node, ip, err)
 		}
 	}
 	return nil

@@ -35,6 +35,9 @@ type ChaosReport struct {
 	// LongWindows lists every double holding and gap of at least reportedWindow, violation
 	// or not, to read a run's story from.
 	LongWindows []WindowLine `json:"long_windows"`
+	// ClientOutages lists the stretches of at least reportedWindow in which the client's
+	// requests to a VIP all failed.
+	ClientOutages []ClientOutageLine `json:"client_outages"`
 	// AgentExits are agents that exited without a fault killing them (restarted at once).
 	AgentExits  []AgentExitLine `json:"agent_exits"`
 	Faults      []FaultLine     `json:"faults"`
@@ -57,6 +60,71 @@ type WindowLine struct {
 	DurationMS   float64  `json:"duration_ms"`
 	Holders      []string `json:"holders,omitempty"`
 	ActiveFaults []string `json:"active_faults"`
+}
+
+// ClientOutageLine is a stretch in which every request of the client to a VIP failed, from
+// the last success before to the first after: with a holder in the kernel (these are not
+// gaps), a service that is down, or a client that still sends to a node that let go.
+type ClientOutageLine struct {
+	AtS          float64        `json:"at_s"`
+	VIP          string         `json:"vip"`
+	DurationMS   float64        `json:"duration_ms"`
+	Before       string         `json:"before"` // the node that answered last before
+	After        string         `json:"after"`  // the node that answered first after ("": none by the end)
+	Errors       map[string]int `json:"errors"`
+	ActiveFaults []string       `json:"active_faults"`
+}
+
+// clientOutage is a stretch of failed requests to one VIP.
+type clientOutage struct {
+	From, To      time.Time
+	Before, After string
+	Errors        map[string]int
+}
+
+// clientOutages finds the stretches in which every request to the VIP failed.
+func clientOutages(obs Observations, vip string) []clientOutage {
+	var out []clientOutage
+	var cur *clientOutage
+	lastOK, lastNode := obs.Start, ""
+	for _, x := range obs.Client[vip] {
+		if x.Start.Before(obs.Start) || x.Start.After(obs.End) {
+			continue
+		}
+		switch {
+		case !x.OK && cur == nil:
+			cur = &clientOutage{From: lastOK, Before: lastNode, Errors: map[string]int{x.Err: 1}}
+		case !x.OK:
+			cur.Errors[x.Err]++
+		case cur != nil:
+			cur.To, cur.After = x.Start, x.Node
+			out = append(out, *cur)
+			cur = nil
+		}
+		if x.OK {
+			lastOK, lastNode = x.Start, x.Node
+		}
+	}
+	if cur != nil {
+		cur.To = obs.End
+		out = append(out, *cur)
+	}
+	return out
+}
+
+// longClientOutages lists the client outages of at least reportedWindow in time order.
+func longClientOutages(obs Observations) []ClientOutageLine {
+	out := []ClientOutageLine{}
+	for _, v := range obs.VIPs {
+		for _, o := range clientOutages(obs, v.Name) {
+			if o.To.Sub(o.From) >= reportedWindow {
+				out = append(out, ClientOutageLine{AtS: offsetS(obs.Start, o.From), VIP: v.Name, DurationMS: ms(o.To.Sub(o.From)),
+					Before: o.Before, After: o.After, Errors: o.Errors, ActiveFaults: faultNames(obs.Start, faultsAround(obs.Faults, v.Name, o.From, obs.End))})
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ClientOutageLine) int { return cmp.Compare(a.AtS, b.AtS) })
+	return out
 }
 
 // AgentExitLine is one agent that exited by itself.
@@ -194,6 +262,7 @@ func BuildChaosReport(meta ChaosMeta, obs Observations, f Findings, final []Viol
 	}
 	r.ByKind = kindSummaries(obs, f)
 	r.LongWindows = longWindows(obs, f)
+	r.ClientOutages = longClientOutages(obs)
 	r.AgentExits = []AgentExitLine{}
 	for _, e := range obs.AgentExits {
 		r.AgentExits = append(r.AgentExits, AgentExitLine{AtS: offsetS(obs.Start, e.At), Node: e.Node, Why: e.Why})
@@ -302,7 +371,7 @@ func vipSummary(obs Observations, f Findings, final []Violation, v ChaosVIP) VIP
 	if v.Checked {
 		s.Check = "tcp"
 	}
-	lastOK, failedSince, lastNode := obs.Start, false, ""
+	lastNode := ""
 	for _, x := range obs.Client[v.Name] {
 		if x.Start.Before(obs.Start) || x.Start.After(obs.End) {
 			continue
@@ -310,19 +379,15 @@ func vipSummary(obs Observations, f Findings, final []Violation, v ChaosVIP) VIP
 		s.Requests++
 		if !x.OK {
 			s.Failed++
-			failedSince = true
 			continue
-		}
-		if failedSince {
-			s.LongestClientOutageMS = max(s.LongestClientOutageMS, ms(x.Start.Sub(lastOK)))
 		}
 		if lastNode != "" && x.Node != lastNode {
 			s.Moves++
 		}
-		lastOK, failedSince, lastNode = x.Start, false, x.Node
+		lastNode = x.Node
 	}
-	if failedSince {
-		s.LongestClientOutageMS = max(s.LongestClientOutageMS, ms(obs.End.Sub(lastOK)))
+	for _, o := range clientOutages(obs, v.Name) {
+		s.LongestClientOutageMS = max(s.LongestClientOutageMS, ms(o.To.Sub(o.From)))
 	}
 	for _, w := range f.Doubles {
 		if w.VIP == v.Name {
@@ -382,23 +447,37 @@ func WriteChaosReport(path string, r ChaosReport) error {
 	return nil
 }
 
-// Summary renders the report for people.
+// Summary renders the report for people: the verdict per invariant, tables per fault kind
+// and per VIP, then the violations and what else stood out.
 func (r ChaosReport) Summary() string {
 	var b strings.Builder
+	r.writeVerdict(&b)
+	r.writeTables(&b)
+	r.writeViolations(&b)
+	r.writeStory(&b)
+	return b.String()
+}
+
+// writeVerdict writes a line per invariant.
+func (r ChaosReport) writeVerdict(b *strings.Builder) {
 	total := 0
 	for _, n := range r.FaultsByKind {
 		total += n
 	}
-	fmt.Fprintf(&b, "chaos: %d nodes, %d VIPs, %v of faults (seed %d): %d faults, %d violations\n",
+	fmt.Fprintf(b, "chaos: %d nodes, %d VIPs, %v of faults (seed %d): %d faults, %d violations\n",
 		r.Nodes, len(r.VIPs), time.Duration(r.DurationS*float64(time.Second)), r.Seed, total, r.Violations.Count)
-	fmt.Fprintf(&b, "  1. never two holders longer than %v: longest double holding %v\n", msDuration(r.Bounds.MaxDoubleHoldingMS), msDuration(r.LongestDoubleMS))
-	fmt.Fprintf(&b, "  2. never no holder longer than %v (%v API stopped, %v controller not leading, %v re-created VIP): longest gap %v\n",
+	fmt.Fprintf(b, "  1. never two holders longer than %v: longest double holding %v\n", msDuration(r.Bounds.MaxDoubleHoldingMS), msDuration(r.LongestDoubleMS))
+	fmt.Fprintf(b, "  2. never no holder longer than %v (%v API stopped, %v controller not leading, %v re-created VIP): longest gap %v\n",
 		msDuration(r.Bounds.FailoverBudgetMS), msDuration(r.Bounds.APIOutageBudgetMS), msDuration(r.Bounds.ControllerRestartBudgetMS), msDuration(r.Bounds.NewVIPBudgetMS), msDuration(r.LongestGapMS))
 	if r.FinalSettleMS >= 0 {
-		fmt.Fprintf(&b, "  3. every VirtualIP Ready on its one holder %v after the last fault\n", msDuration(r.FinalSettleMS))
+		fmt.Fprintf(b, "  3. every VirtualIP Ready on its one holder %v after the last fault\n", msDuration(r.FinalSettleMS))
 	} else {
-		fmt.Fprintf(&b, "  3. NOT every VirtualIP Ready on its one holder %v after the last fault\n", msDuration(r.Bounds.FinalSettleMS))
+		fmt.Fprintf(b, "  3. NOT every VirtualIP Ready on its one holder %v after the last fault\n", msDuration(r.Bounds.FinalSettleMS))
 	}
+}
+
+// writeTables writes the per-kind and per-VIP tables.
+func (r ChaosReport) writeTables(b *strings.Builder) {
 	rows := [][]string{{"fault kind", "count", "longest double", "longest gap"}}
 	for _, k := range r.ByKind {
 		rows = append(rows, []string{k.Kind, fmt.Sprint(k.Count), msDuration(k.LongestDoubleMS).String(), msDuration(k.LongestGapMS).String()})
@@ -410,39 +489,74 @@ func (r ChaosReport) Summary() string {
 			fmt.Sprint(v.Moves), msDuration(v.LongestDoubleMS).String(), msDuration(v.LongestGapMS).String(), fmt.Sprint(v.Violations)})
 	}
 	b.WriteString(alignColumns(rows))
+}
+
+// writeViolations lists the violations.
+func (r ChaosReport) writeViolations(b *strings.Builder) {
 	if r.Violations.Count > 0 {
 		b.WriteString("\nviolations:\n")
-		for _, v := range r.Violations.List {
-			fmt.Fprintf(&b, "  +%.1fs %s %s %.1f ms (bound %.0f ms): %s; faults: %s\n", v.AtS, v.VIP, v.Kind,
-				v.DurationMS, v.BoundMS, v.Detail, orNone(v.ActiveFaults))
-		}
 	}
+	for _, v := range r.Violations.List {
+		fmt.Fprintf(b, "  +%.1fs %s %s %.1f ms (bound %.0f ms): %s; faults: %s\n", v.AtS, v.VIP, v.Kind,
+			v.DurationMS, v.BoundMS, v.Detail, orNone(v.ActiveFaults))
+	}
+}
+
+// writeStory writes what else stood out: long windows, client outages, agents that exited,
+// faults that failed, and how well the observer kept up.
+func (r ChaosReport) writeStory(b *strings.Builder) {
 	if len(r.LongWindows) > 0 {
-		fmt.Fprintf(&b, "\nwindows of %v or more:\n", reportedWindow)
+		fmt.Fprintf(b, "\nwindows of %v or more:\n", reportedWindow)
 	}
 	for i, w := range r.LongWindows {
 		if i == summaryWindows {
-			fmt.Fprintf(&b, "  ... and %d more (see the JSON report)\n", len(r.LongWindows)-i)
+			fmt.Fprintf(b, "  ... and %d more (see the JSON report)\n", len(r.LongWindows)-i)
 			break
 		}
-		fmt.Fprintf(&b, "  +%.1fs %s %s %v %s; faults: %s\n", w.AtS, w.VIP, w.Kind, msDuration(w.DurationMS), strings.Join(w.Holders, ","), orNone(w.ActiveFaults))
+		fmt.Fprintf(b, "  +%.1fs %s %s %v %s; faults: %s\n", w.AtS, w.VIP, w.Kind, msDuration(w.DurationMS), strings.Join(w.Holders, ","), orNone(w.ActiveFaults))
+	}
+	if len(r.ClientOutages) > 0 {
+		fmt.Fprintf(b, "\nclient outages of %v or more (every request failed):\n", reportedWindow)
+	}
+	for i, o := range r.ClientOutages {
+		if i == summaryWindows {
+			fmt.Fprintf(b, "  ... and %d more (see the JSON report)\n", len(r.ClientOutages)-i)
+			break
+		}
+		fmt.Fprintf(b, "  +%.1fs %s %v, %s -> %s, %s; faults: %s\n", o.AtS, o.VIP, msDuration(o.DurationMS), orDash(o.Before), orDash(o.After),
+			countsText(o.Errors), orNone(o.ActiveFaults))
 	}
 	for _, e := range r.AgentExits {
-		fmt.Fprintf(&b, "agent exit: +%.1fs %s: %s\n", e.AtS, e.Node, e.Why)
+		fmt.Fprintf(b, "agent exit: +%.1fs %s: %s\n", e.AtS, e.Node, e.Why)
 	}
 	for _, e := range r.FaultErrors {
-		fmt.Fprintf(&b, "fault error: %s\n", e)
+		fmt.Fprintf(b, "fault error: %s\n", e)
 	}
-	fmt.Fprintf(&b, "\nobserver: %d kernel samples (longest interval %v), %d client requests\n",
+	fmt.Fprintf(b, "\nobserver: %d kernel samples (longest interval %v), %d client requests\n",
 		r.Observer.KernelSamples, msDuration(r.Observer.MaxKernelIntervalMS), r.Observer.ClientRequests)
 	for _, st := range r.Observer.Stalls {
-		fmt.Fprintf(&b, "observer stalled: +%.1fs for %v (the machine was starved: windows around it are coarse)\n", st.AtS, msDuration(st.MS))
+		fmt.Fprintf(b, "observer stalled: +%.1fs for %v (the machine was starved: windows around it are coarse)\n", st.AtS, msDuration(st.MS))
 	}
-	return b.String()
 }
 
 func msDuration(v float64) time.Duration {
 	return time.Duration(v * float64(time.Millisecond)).Round(time.Millisecond)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// countsText renders counts as "refused x12, timeout x3", in name order.
+func countsText(counts map[string]int) string {
+	var parts []string
+	for _, k := range sortedKeys(counts) {
+		parts = append(parts, fmt.Sprintf("%s x%d", k, counts[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func orNone(s []string) string {

@@ -50,6 +50,12 @@ func TestChaosReport(t *testing.T) {
 		t.Errorf("VIP summary %+v", v)
 	}
 
+	wantOutage := ClientOutageLine{AtS: 19.98, VIP: "web4-a", DurationMS: 1020, Before: "node-b", After: "node-c",
+		Errors: map[string]int{"timeout": 50}, ActiveFaults: []string{"node-crash node-b (+20.0s)"}}
+	if len(r.ClientOutages) != 1 || !reflect.DeepEqual(r.ClientOutages[0], wantOutage) {
+		t.Errorf("client outages %+v, want %+v", r.ClientOutages, wantOutage)
+	}
+
 	path := filepath.Join(t.TempDir(), "chaos.json")
 	if err := WriteChaosReport(path, r); err != nil {
 		t.Fatal(err)
@@ -65,7 +71,8 @@ func TestChaosReport(t *testing.T) {
 		}
 	}
 	sum := r.Summary()
-	for _, want := range []string{"seed 7", "3 faults, 2 violations", "longest double holding 4s", "NOT every VirtualIP Ready", "+2.0s web4-a double-holder 4000.0 ms (bound 3000 ms)"} {
+	for _, want := range []string{"seed 7", "3 faults, 2 violations", "longest double holding 4s", "NOT every VirtualIP Ready", "+2.0s web4-a double-holder 4000.0 ms (bound 3000 ms)",
+		"+20.0s web4-a 1.02s, node-b -> node-c, timeout x50"} {
 		if !strings.Contains(sum, want) {
 			t.Errorf("summary lacks %q:\n%s", want, sum)
 		}

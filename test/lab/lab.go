@@ -135,6 +135,7 @@ type Lab struct {
 
 	installMu    sync.Mutex
 	installation *Installation // Vigil, once installed with helm
+	metricsToken string        // may scrape the metrics (MetricsToken)
 
 	secondNetwork bool
 	// crashed are the nodes CrashNode took down and RestoreNode has not brought back:

@@ -54,7 +54,7 @@ func (l *Lab) StartPrometheus(ctx context.Context, inst *Installation, scrapeInt
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	token, err := l.scraperToken(ctx, objs)
+	token, err := l.MetricsToken(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -106,8 +106,28 @@ func decodeManifest(manifest string) ([]*unstructured.Unstructured, error) {
 	}
 }
 
-// scraperToken makes a ServiceAccount for Prometheus, binds it to the chart's metrics
-// reader ClusterRole as the install guide says, and returns a token of it.
+// MetricsToken returns a token that may scrape Vigil's metrics: of a ServiceAccount
+// "prometheus" bound to the chart's metrics reader ClusterRole, as the install guide says
+// (made on first use).
+func (l *Lab) MetricsToken(ctx context.Context) (string, error) {
+	l.installMu.Lock()
+	defer l.installMu.Unlock()
+	if l.metricsToken != "" {
+		return l.metricsToken, nil
+	}
+	if l.installation == nil {
+		return "", errors.New("vigil is not installed in this lab")
+	}
+	objs, err := decodeManifest(l.installation.Manifest)
+	if err != nil {
+		return "", err
+	}
+	token, err := l.scraperToken(ctx, objs)
+	l.metricsToken = token
+	return token, err
+}
+
+// scraperToken makes the ServiceAccount and its binding and returns a token of it.
 func (l *Lab) scraperToken(ctx context.Context, objs []*unstructured.Unstructured) (string, error) {
 	reader := ""
 	for _, o := range objs {
