@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"maps"
 	"net"
 	"net/netip"
@@ -137,7 +138,9 @@ type CheckSet struct {
 //
 //   - Identity and fencing: VirtualIPs are known by UID. A VirtualIP whose epoch is older
 //     than the newest seen for it is ignored (a stale cache); a deleted one is forgotten.
-//   - Ownership: the owner of the newest epoch holds and announces the address.
+//   - Ownership: the owner of the newest epoch holds and announces the address, unless a
+//     live standby reports holding it at that epoch (it took it over while no controller
+//     could decide, and this node came back meanwhile): the taker keeps it.
 //   - Make before break: a VIP that moved away stays bound here, quiet, until the new owner
 //     reports it bound at the new epoch (or holdTimeout), then for the drain, while the
 //     new owner forwards the connections accepted here back to this node. Not after a move
@@ -217,6 +220,12 @@ func Decide(in Observation) Decision {
 // decideVIP decides whether this node holds one VirtualIP, and how.
 func decideVIP(v *vigilv1.VirtualIP, dv dataplane.VIP, iface string, in Observation, mem *Memory) (dataplane.VIP, bool) {
 	switch {
+	case v.Status.Owner == in.Node && takenOverBy(v, in) != "":
+		// A standby took it over while no controller could decide, and holds it at this
+		// epoch: it is the one serving, and the controller will confirm it. This node,
+		// back meanwhile, must not answer beside it.
+		delete(mem.Holds, v.UID)
+		return dataplane.VIP{}, false
 	case v.Status.Owner == in.Node:
 		delete(mem.Holds, v.UID)
 		if _, ok := mem.Forwards[v.UID]; !ok && mem.Bound[v.UID] == 0 && in.Forwarding {
@@ -230,6 +239,11 @@ func decideVIP(v *vigilv1.VirtualIP, dv dataplane.VIP, iface string, in Observat
 		return dv, true
 	case hasKey(mem.TakenOver, v.UID):
 		delete(mem.Holds, v.UID)
+		if other := boundElsewhere(v, in, false); other != "" {
+			// The old owner came back and bound it too before it saw this node's report:
+			// it releases as soon as it does; announce again to take its clients back.
+			dv.Claim += " contested by " + other
+		}
 		return dv, true
 	case v.Status.Owner != "" && mem.Bound[v.UID] != 0 && keepsConnections(v):
 		h, ok := mem.Holds[v.UID]
@@ -280,6 +294,29 @@ func onePerAddress(holds []dataplane.VIP, vips []vigilv1.VirtualIP) []dataplane.
 	}
 	return out
 }
+
+// boundElsewhere names another node that reports holding v at its current epoch; alive
+// requires memberlist to show it alive (when memberlist runs here).
+func boundElsewhere(v *vigilv1.VirtualIP, in Observation, alive bool) string {
+	if v.Status.Epoch == 0 {
+		return ""
+	}
+	for i := range in.Agents {
+		a := &in.Agents[i]
+		rep := a.Status.Report(v.Name)
+		if a.Name == in.Node || rep == nil || rep.BoundEpoch != v.Status.Epoch {
+			continue
+		}
+		if m, ok := in.Members[a.Name]; !alive || in.Members == nil || (ok && m.Alive) {
+			return a.Name
+		}
+	}
+	return ""
+}
+
+// takenOverBy names a live node other than this one that reports holding v at its
+// current epoch: a standby's takeover while no controller could decide ("" if none).
+func takenOverBy(v *vigilv1.VirtualIP, in Observation) string { return boundElsewhere(v, in, true) }
 
 // keepsConnections reports whether a move away from this node is one whose connections are
 // worth a make-before-break hold. Not when the controller took the VIP from a node it
@@ -395,6 +432,7 @@ func ToVIP(v *vigilv1.VirtualIP) (dataplane.VIP, bool) {
 		Address:   addr,
 		PrefixLen: v.Spec.EffectivePrefixLength(),
 		Interface: v.Spec.Interface,
+		Claim:     fmt.Sprintf("epoch %d", v.Status.Epoch),
 		Announce: dataplane.Announce{
 			Count:    int(v.Spec.Announce.Count),
 			Interval: v.Spec.Announce.Interval.Duration,

@@ -200,6 +200,22 @@ func TestDecide(t *testing.T) {
 			in: with(observation(vipOf("b", 4, "a")), func(o *Observation) {
 				o.Memory = mem(func(m *Memory) { m.Fences[uid], m.TakenOver[uid], m.Bound[uid] = 4, 4, 4 })
 			})},
+		{name: "the old owner, back after a takeover, does not answer beside the live standby that took it", hold: "",
+			in: with(observation(vipOf("a", 4)), func(o *Observation) { o.Agents = []vigilv1.NodeAgent{agentReport("b", 4, macB)} })},
+		{name: "…unless that standby is dead by now", hold: "web",
+			in: with(observation(vipOf("a", 4)), func(o *Observation) {
+				o.Agents, o.Members = []vigilv1.NodeAgent{agentReport("b", 4, macB)}, members("b-1s", "c")
+			})},
+		{name: "the standby that took it over announces again when the old owner bound it too", hold: "web",
+			in: with(observation(vipOf("b", 4, "a")), func(o *Observation) {
+				o.Agents = []vigilv1.NodeAgent{agentReport("b", 4, macB)}
+				o.Memory = mem(func(m *Memory) { m.Fences[uid], m.TakenOver[uid], m.Bound[uid] = 4, 4, 4 })
+			}),
+			check: func(t *testing.T, d Decision) {
+				if c := d.Hold[0].Claim; !strings.Contains(c, "contested by b") {
+					t.Errorf("claim %q: want it to change (contested by b), so that the address is announced again", c)
+				}
+			}},
 		{name: "taken over, then the controller published another owner: released", hold: "web(quiet)",
 			in: with(observation(vipOf("c", 5)), func(o *Observation) {
 				o.Agents = []vigilv1.NodeAgent{agentReport("c", 0, macB)}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -157,25 +158,48 @@ func newNodeSync(mgr ctrl.Manager, o *Options, links nodeLinks, dp *dataplane.Da
 	return s, nil
 }
 
-// SetupWithManager registers the sync: every event maps to one request. Other NodeAgents
-// matter only while a make-before-break hold waits for the new owner's report.
+// SetupWithManager registers the sync: every event maps to one request.
 func (s *nodeSync) SetupWithManager(mgr ctrl.Manager) error {
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{syncRequest}
 	})
 	ownNode := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == s.node })
-	whileHolding := predicate.NewPredicateFuncs(func(client.Object) bool { return s.holding() })
+	// Other NodeAgents matter while a hold waits for the new owner's report, and when a
+	// node reports another epoch bound (a standby's takeover, which an owner defers to).
+	otherAgents := predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return s.holding() || boundEpochs(e.Object) != "" },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return s.holding() || boundEpochs(e.ObjectOld) != boundEpochs(e.ObjectNew)
+		},
+		DeleteFunc:  func(event.DeleteEvent) bool { return s.holding() },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("agent").
 		Watches(&vigilv1.VirtualIP{}, one).
 		Watches(&corev1.Node{}, one, builder.WithPredicates(ownNode)).
-		Watches(&vigilv1.NodeAgent{}, one, builder.WithPredicates(whileHolding)).
+		Watches(&vigilv1.NodeAgent{}, one, builder.WithPredicates(otherAgents)).
 		WatchesRawSource(source.Channel(s.wake, one)).
 		Complete(s)
 	if err != nil {
 		return fmt.Errorf("setting up agent: %w", err)
 	}
 	return nil
+}
+
+// boundEpochs summarises which VIPs a NodeAgent reports bound, at which epoch.
+func boundEpochs(o client.Object) string {
+	na, ok := o.(*vigilv1.NodeAgent)
+	if !ok {
+		return ""
+	}
+	var b strings.Builder
+	for _, r := range na.Status.VIPs {
+		if r.BoundEpoch != 0 {
+			fmt.Fprintf(&b, "%s@%d ", r.Name, r.BoundEpoch)
+		}
+	}
+	return b.String()
 }
 
 // poke wakes the sync without blocking: a wake-up already pending covers this one.

@@ -95,9 +95,9 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 		d = Decide(in)
 	}
 	for _, name := range d.TakeOver {
-		ctrl.LoggerFrom(ctx).Info("API server unreachable: taking over a VIP whose owner died", "vip", name)
+		ctrl.LoggerFrom(ctx).Info("no controller can decide (API server unreachable, or no leader): taking over a VIP whose owner died", "vip", name)
 		s.vipEvent(ctx, name, corev1.EventTypeWarning, "TakenOver", "Takeover",
-			"%s takes the address over during an API server outage: its owner died and no controller can elect", s.node)
+			"%s takes the address over: its owner died and no controller can decide (API server unreachable, or no leader)", s.node)
 	}
 	s.runChecks(d.Checks)
 	results, syncErr := s.apply(ctx, d)
@@ -221,7 +221,9 @@ func settle(d Decision, results map[string]dataplane.Result, vips []vigilv1.Virt
 		if r.Bound {
 			mem.Bound[v.UID] = v.Status.Epoch
 		}
-		if r.Err != nil {
+		// A missing interface (or carrier) is judged afresh by every decision; only a bind
+		// the kernel refused is remembered, so that a recovered link counts at once.
+		if r.Err != nil && !address.IsNoInterface(r.Err) {
 			bindErrs[v.UID] = r.Err.Error()
 		}
 	}
@@ -233,8 +235,11 @@ func settle(d Decision, results map[string]dataplane.Result, vips []vigilv1.Virt
 			reports[i].BoundEpoch = 0
 		}
 		if ok && r.Err != nil {
-			reports[i].Eligible = false
-			reports[i].Reason = vigilv1.Truncate("cannot bind the address: "+r.Err.Error(), vigilv1.MaxReasonLength)
+			reason := "cannot bind the address: " + r.Err.Error()
+			if address.IsNoInterface(r.Err) {
+				reason = r.Err.Error()
+			}
+			reports[i].Eligible, reports[i].Reason = false, vigilv1.Truncate(reason, vigilv1.MaxReasonLength)
 		}
 	}
 	return reports, mem, bindErrs

@@ -35,6 +35,7 @@ type Dataplane struct {
 	mu       sync.Mutex
 	speakers map[netip.Addr]*speaker // running announcement loops, per bound VIP
 	quiet    map[netip.Addr]bool     // bound, not announced (VIP.Quiet)
+	claims   map[netip.Addr]string   // the claim last announced, per bound VIP
 	wg       sync.WaitGroup
 }
 
@@ -46,7 +47,8 @@ type speaker struct {
 
 // New returns a Dataplane.
 func New(addrs address.Manager, ann announce.Announcer, log logr.Logger) *Dataplane {
-	return &Dataplane{addrs: addrs, ann: ann, log: log, speakers: map[netip.Addr]*speaker{}, quiet: map[netip.Addr]bool{}}
+	return &Dataplane{addrs: addrs, ann: ann, log: log, speakers: map[netip.Addr]*speaker{}, quiet: map[netip.Addr]bool{},
+		claims: map[netip.Addr]string{}}
 }
 
 // Sync makes the node hold exactly desired, with the fewest changes: VIPs already bound as
@@ -151,6 +153,10 @@ func (d *Dataplane) ensureSpeaker(t Target, burst bool) {
 		delete(d.quiet, addr)
 		burst = true // taken back while handing it over: the clients went elsewhere
 	}
+	if claim, ok := d.claims[addr]; ok && claim != t.VIP.Claim {
+		burst = true // a new claim (a new epoch): clients may have gone elsewhere meanwhile
+	}
+	d.claims[addr] = t.VIP.Claim
 	if s, ok := d.speakers[addr]; ok {
 		if s.binding == t.Binding && s.policy == t.VIP.Announce && !burst {
 			return
@@ -199,6 +205,7 @@ func (d *Dataplane) stopSpeaker(addr netip.Addr) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.quiet, addr)
+	delete(d.claims, addr)
 	if s, ok := d.speakers[addr]; ok {
 		s.cancel()
 		delete(d.speakers, addr)
@@ -216,6 +223,7 @@ func (d *Dataplane) ReleaseAll() error {
 		delete(d.speakers, addr)
 	}
 	clear(d.quiet)
+	clear(d.claims)
 	d.mu.Unlock()
 	d.wg.Wait()
 	bound, err := d.addrs.Bound()

@@ -182,3 +182,31 @@ func TestQuietHoldKeepsTheAddressSilentAndTakingItBackAnnounces(t *testing.T) {
 	}
 	_ = dp.ReleaseAll()
 }
+
+// A held VIP whose claim changes (a new epoch: a takeover confirmed, a contested one) is
+// announced again at once; an unchanged claim is not.
+func TestANewClaimIsAnnouncedAgain(t *testing.T) {
+	node, ann := &fakeNode{}, &fakeAnnouncer{}
+	dp := New(node, ann, logr.Discard())
+	vip := VIP{Name: "web", Address: netip.MustParseAddr("198.18.0.100"), PrefixLen: 32,
+		Announce: Announce{Count: 2, Interval: 10 * time.Millisecond}, Claim: "epoch 1"}
+	if _, err := dp.Sync([]VIP{vip}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the burst", func() bool { return ann.count() >= 2 })
+	if _, err := dp.Sync([]VIP{vip}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := ann.count(); got != 2 {
+		t.Fatalf("%d announcements after a sync with the same claim, want 2", got)
+	}
+	vip.Claim = "epoch 2"
+	if _, err := dp.Sync([]VIP{vip}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the burst of the new claim", func() bool { return ann.count() >= 4 })
+	if len(node.events) != 1 {
+		t.Errorf("a new claim rebound the address: %v", node.events)
+	}
+}

@@ -21,6 +21,10 @@ type VIP struct {
 	// still serves the connections it accepted. Announcing resumes, with a burst, when
 	// the VIP stops being quiet.
 	Quiet bool
+	// Claim identifies this node's claim to the address (its ownership epoch, say): a held
+	// VIP whose claim changes is announced again with a burst, so that clients that went
+	// to another node in between come back.
+	Claim string
 }
 
 // Announce is a VIP's announcement policy.

@@ -300,24 +300,35 @@ func (e *env) waitEventOn(kinds []string, name, reason string, within time.Durat
 	e.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		var list eventsv1.EventList
-		if err := e.c.List(context.Background(), &list, client.InNamespace("default")); err != nil {
-			e.t.Fatal(err)
-		}
-		var seen []string
-		for _, ev := range list.Items {
-			if slices.Contains(kinds, ev.Regarding.Kind) && ev.Regarding.Name == name {
-				if ev.Reason == reason && ev.Regarding.UID != "" && containsAll(ev.Note, words) {
-					return ev
-				}
-				seen = append(seen, ev.Regarding.Kind+" "+ev.Reason+": "+ev.Note)
-			}
+		ev, seen := e.findEventOn(kinds, name, reason, words...)
+		if ev != nil {
+			return *ev
 		}
 		if time.Now().After(deadline) {
 			e.t.Fatalf("no %s Event about %v %s within %v; seen: %q", reason, kinds, name, within, seen)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// findEventOn looks once for the Event waitEventOn waits for; it also returns every other
+// Event about the object, as "kind reason: note".
+func (e *env) findEventOn(kinds []string, name, reason string, words ...string) (*eventsv1.Event, []string) {
+	e.t.Helper()
+	var list eventsv1.EventList
+	if err := e.c.List(context.Background(), &list, client.InNamespace("default")); err != nil {
+		e.t.Fatal(err)
+	}
+	var seen []string
+	for i, ev := range list.Items {
+		if slices.Contains(kinds, ev.Regarding.Kind) && ev.Regarding.Name == name {
+			if ev.Reason == reason && ev.Regarding.UID != "" && containsAll(ev.Note, words) {
+				return &list.Items[i], nil
+			}
+			seen = append(seen, ev.Regarding.Kind+" "+ev.Reason+": "+ev.Note)
+		}
+	}
+	return nil, seen
 }
 
 // agent is the node's running (or last) agent process.
