@@ -329,14 +329,11 @@ func keepsConnections(v *vigilv1.VirtualIP) bool {
 
 // eligibility is the node's report on one selected VirtualIP.
 func eligibility(v *vigilv1.VirtualIP, in Observation, iface string, ifaceErr error) vigilv1.VIPEligibility {
-	h := in.Health[v.Name]
-	if _, ok := in.Health[v.Name]; !ok {
-		h = probe.Health{Reason: vigilv1.NoVerdictYet}
-		if len(v.Spec.HealthChecks) == 0 {
-			h = probe.Health{Eligible: true}
-		}
+	h, ok := in.Health[v.Name]
+	if !ok { // the checks are not even set up yet
+		h = probe.Health{Eligible: len(v.Spec.HealthChecks) == 0, Unknown: len(v.Spec.HealthChecks) > 0, Reason: vigilv1.NoVerdictYet}
 	}
-	rep := vigilv1.VIPEligibility{Name: v.Name, Eligible: h.Eligible, Reason: h.Reason, Interface: iface,
+	rep := vigilv1.VIPEligibility{Name: v.Name, Eligible: h.Eligible, Pending: h.Unknown, Reason: h.Reason, Interface: iface,
 		HardwareAddress: hardwareAddr(in.Links, iface)}
 	switch {
 	case ifaceErr != nil:

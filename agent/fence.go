@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/chans"
 	"vigil.dev/vigil/internal/membership"
 )
 
@@ -141,7 +142,7 @@ func (f *fenceWatch) judge(ctx context.Context, now time.Time) {
 	if f.doubtful(agents.Items, reachable, now) {
 		// The API server does not answer, or a peer seems lost: ask every peer directly
 		// rather than wait for memberlist's probes to come round.
-		f.pinged, f.lastPing = f.gossip.pingAll(peerAddresses(f.node, agents.Items)), now
+		f.pinged, f.lastPing = f.gossip.pingAll(vigilv1.MemberlistPeers(agents.Items, f.node)), now
 		f.kickAPICheck() // and is the API server there? Ask now, not at the next tick.
 	}
 	if f.pinged != nil && now.Sub(f.lastPing) < 2*apiCheckIsolated {
@@ -172,12 +173,7 @@ func (f *fenceWatch) judge(ctx context.Context, now time.Time) {
 }
 
 // kickAPICheck makes the API server be read now.
-func (f *fenceWatch) kickAPICheck() {
-	select {
-	case f.kick <- struct{}{}:
-	default:
-	}
-}
+func (f *fenceWatch) kickAPICheck() { chans.TrySend(f.kick, struct{}{}) }
 
 // doubtful reports whether reachability needs a direct check of every peer, at most once
 // per apiCheckIsolated: the API server does not answer, memberlist has lost a peer, or the
@@ -191,7 +187,7 @@ func (f *fenceWatch) doubtful(agents []vigilv1.NodeAgent, reachable map[string]b
 	f.mu.Lock()
 	apiDown := f.apiFailing
 	f.mu.Unlock()
-	peers := peerAddresses(f.node, agents)
+	peers := vigilv1.MemberlistPeers(agents, f.node)
 	names := slices.Sorted(maps.Keys(peers))
 	for _, name := range names {
 		if !reachable[name] {
@@ -205,17 +201,6 @@ func (f *fenceWatch) doubtful(agents []vigilv1.NodeAgent, reachable map[string]b
 	name := names[f.spot]
 	f.lastPing = now
 	return !f.gossip.pingAll(map[string]string{name: peers[name]})[name]
-}
-
-// peerAddresses are the memberlist addresses of the other agents.
-func peerAddresses(node string, agents []vigilv1.NodeAgent) map[string]string {
-	out := map[string]string{}
-	for i := range agents {
-		if a := &agents[i]; a.Name != node && a.Status.MemberlistAddress != "" {
-			out[a.Name] = a.Status.MemberlistAddress
-		}
-	}
-	return out
 }
 
 // observeHeartbeats records, on this agent's clock, when each peer's heartbeat changed.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -162,15 +161,8 @@ func (g *gossip) join(ctx context.Context) {
 	if err := g.client.List(ctx, &agents); err != nil {
 		return
 	}
-	alive := m.Alive()
-	var peers []string
-	for _, a := range agents.Items {
-		if a.Name != g.node && a.Status.MemberlistAddress != "" && !slices.Contains(alive, a.Name) {
-			peers = append(peers, a.Status.MemberlistAddress)
-		}
-	}
-	if _, err := m.Join(peers); err != nil {
-		g.log.V(1).Info("joining memberlist peers", "peers", peers, "error", err.Error())
+	if _, err := m.JoinMissing(vigilv1.MemberlistPeers(agents.Items, g.node)); err != nil {
+		g.log.V(1).Info("joining memberlist peers", "error", err.Error())
 	}
 }
 

@@ -69,11 +69,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the agent renews its NodeAgent heartbeat (the controller's --agent-heartbeat-timeout must be several times longer)")
 	fs.DurationVar(&o.HandoverTimeout, "handover-timeout", 10*time.Second, "on SIGTERM, how long to wait for other nodes to take the VIPs over before releasing them anyway")
 	fs.DurationVar(&o.HandoverDrain, "handover-drain", 2*time.Second, "in a planned move, how long the old owner keeps serving the connections it accepted (the new owner forwards them to it with nftables); 0 turns forwarding off")
-	ns := os.Getenv("POD_NAMESPACE")
-	if ns == "" {
-		ns = "vigil-system"
-	}
-	fs.StringVar(&o.Namespace, "namespace", ns, "Vigil's namespace, holding the memberlist key Secret (default: $POD_NAMESPACE, else vigil-system)")
+	fs.StringVar(&o.Namespace, "namespace", flagutil.DefaultNamespace(), "Vigil's namespace, holding the memberlist key Secret (default: $POD_NAMESPACE, else vigil-system)")
 	fs.DurationVar(&o.FenceAfter, "fence-after", time.Second, "release every VIP when neither the API server nor a majority of memberlist peers has been reachable this long; also how long a standby waits after an owner's death to take over while no controller can decide")
 	fs.DurationVar(&o.AddressLifetime, "address-lifetime", time.Second, "kernel lifetime of the VIP addresses, renewed four times per lifetime: a dead agent's addresses disappear about this long after its last renewal (the kernel removes them); whole seconds; 0 keeps them forever")
 	o.Memberlist.BindFlags(fs, membership.DefaultBind)

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/chans"
 )
 
 // +kubebuilder:rbac:groups=vigil.dev,resources=nodeagents,verbs=get;list;watch;create
@@ -49,7 +50,7 @@ func newReporter(c client.Client, node string, clk clock.PassiveClock) *reporter
 func mergeReport(prev, next []vigilv1.VIPEligibility, now metav1.MicroTime) []vigilv1.VIPEligibility {
 	out := slices.Clone(next)
 	for i := range out {
-		out[i].Reason = vigilv1.TruncateReason(out[i].Reason)
+		out[i].Reason = vigilv1.Truncate(out[i].Reason, vigilv1.MaxReasonLength)
 		out[i].Since = now
 		for _, p := range prev {
 			if p.Name == out[i].Name && p.Eligible == out[i].Eligible {
@@ -71,7 +72,8 @@ func mergeReport(prev, next []vigilv1.VIPEligibility, now metav1.MicroTime) []vi
 
 func sameReport(a, b []vigilv1.VIPEligibility) bool {
 	return slices.EqualFunc(a, b, func(x, y vigilv1.VIPEligibility) bool {
-		return x.Name == y.Name && x.Eligible == y.Eligible && x.Reason == y.Reason && x.Interface == y.Interface && x.BoundEpoch == y.BoundEpoch
+		return x.Name == y.Name && x.Eligible == y.Eligible && x.Pending == y.Pending && x.Reason == y.Reason &&
+			x.Interface == y.Interface && x.BoundEpoch == y.BoundEpoch && x.HardwareAddress == y.HardwareAddress
 	})
 }
 
@@ -134,12 +136,7 @@ func (r *reporter) SetDraining(d bool) {
 	}
 }
 
-func (r *reporter) poke() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
+func (r *reporter) poke() { chans.TrySend(r.kick, struct{}{}) }
 
 // Flush writes now and returns once written (or ctx is done).
 func (r *reporter) Flush(ctx context.Context) error {

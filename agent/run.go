@@ -11,10 +11,7 @@ import (
 	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -35,8 +32,10 @@ import (
 	"vigil.dev/vigil/agent/handover"
 	"vigil.dev/vigil/agent/probe"
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/chans"
 	"vigil.dev/vigil/internal/health"
 	"vigil.dev/vigil/internal/membership"
+	"vigil.dev/vigil/internal/scheme"
 	"vigil.dev/vigil/internal/version"
 )
 
@@ -109,11 +108,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 // agent needs and its RBAC grants: its own Node, and no Secrets (the memberlist key is
 // read directly, in Vigil's namespace only).
 func newManager(cfg *rest.Config, o *Options, logger logr.Logger) (ctrl.Manager, error) {
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(vigilv1.AddToScheme(scheme))
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
+		Scheme:                 scheme.New(),
 		Logger:                 logger,
 		Metrics:                o.Metrics.ServerOptions(),
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
@@ -202,13 +198,8 @@ func boundEpochs(o client.Object) string {
 	return b.String()
 }
 
-// poke wakes the sync without blocking: a wake-up already pending covers this one.
-func (s *nodeSync) poke() {
-	select {
-	case s.wake <- event.GenericEvent{Object: &vigilv1.NodeAgent{}}:
-	default:
-	}
-}
+// poke wakes the sync without blocking.
+func (s *nodeSync) poke() { chans.TrySend(s.wake, event.GenericEvent{Object: &vigilv1.NodeAgent{}}) }
 
 // run starts the manager and the agent's loops, and on ctx's end hands the VIPs over
 // before stopping them.

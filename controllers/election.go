@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
@@ -79,13 +78,9 @@ type Decision struct {
 func Elect(in ElectionInput) Decision {
 	vip := in.VIP
 	current := vip.Status.Owner
-	selector := labels.Everything()
-	if vip.Spec.NodeSelector != nil {
-		s, err := metav1.LabelSelectorAsSelector(vip.Spec.NodeSelector)
-		if err != nil {
-			return Decision{Reason: vigilv1.ReasonNoCandidate, Message: fmt.Sprintf("invalid nodeSelector: %v", err)}
-		}
-		selector = s
+	selector, err := vip.Spec.Selector()
+	if err != nil {
+		return Decision{Reason: vigilv1.ReasonNoCandidate, Message: fmt.Sprintf("invalid nodeSelector: %v", err)}
 	}
 	var live, eligible []Candidate
 	var owner *Candidate
@@ -247,8 +242,7 @@ func moveReason(vip *vigilv1.VirtualIP, current string, owner *Candidate, select
 func priority(vip *vigilv1.VirtualIP, nodeLabels map[string]string) int32 {
 	best := int32(-1)
 	for _, r := range vip.Spec.Priorities {
-		s, err := metav1.LabelSelectorAsSelector(&r.NodeSelector)
-		if err == nil && s.Matches(labels.Set(nodeLabels)) && r.Priority > best {
+		if r.Priority > best && r.Selects(nodeLabels) {
 			best = r.Priority
 		}
 	}

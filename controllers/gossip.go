@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -62,18 +63,9 @@ func (g *Gossip) Start(ctx context.Context) error {
 	for {
 		var agents vigilv1.NodeAgentList
 		if err := g.Client.List(ctx, &agents); err == nil {
-			alive := m.Alive()
-			var peers, gossiping []string
-			for _, a := range agents.Items {
-				if a.Status.MemberlistAddress == "" {
-					continue
-				}
-				gossiping = append(gossiping, a.Name)
-				if !slices.Contains(alive, a.Name) {
-					peers = append(peers, a.Status.MemberlistAddress)
-				}
-			}
-			joined, _ := m.Join(peers)
+			peers := vigilv1.MemberlistPeers(agents.Items, "")
+			joined, _ := m.JoinMissing(peers)
+			gossiping := slices.Collect(maps.Keys(peers))
 			g.mu.Lock()
 			g.gossiping = gossiping
 			if joined > 0 && g.joined.IsZero() {
@@ -94,17 +86,17 @@ func (g *Gossip) Start(ctx context.Context) error {
 // agent that gossips (its NodeAgent has a memberlist address) but is not on it a moment
 // after the join is dead — memberlist does not tell a newcomer of deaths that happened
 // before it joined, and waiting for its heartbeat would take the heartbeat timeout.
-func (g *Gossip) Members() map[string]MemberState {
+func (g *Gossip) Members() map[string]membership.State {
 	g.mu.Lock()
 	m, joined, gossiping := g.member, g.joined, g.gossiping
 	g.mu.Unlock()
 	if m == nil {
 		return nil
 	}
-	out := map[string]MemberState{}
+	out := map[string]membership.State{}
 	for name, s := range m.States() {
 		if !strings.HasPrefix(name, controllerMemberPrefix) {
-			out[name] = MemberState{Alive: s.Alive, Since: s.Since}
+			out[name] = s
 		}
 	}
 	return withUnseenDead(out, gossiping, joined, time.Now())
@@ -117,13 +109,13 @@ const joinSettle = time.Second
 
 // withUnseenDead marks the gossiping agents memberlist never listed as dead since the
 // leader's join settled. Pure.
-func withUnseenDead(members map[string]MemberState, gossiping []string, joined, now time.Time) map[string]MemberState {
+func withUnseenDead(members map[string]membership.State, gossiping []string, joined, now time.Time) map[string]membership.State {
 	if joined.IsZero() || now.Sub(joined) < joinSettle {
 		return members
 	}
 	for _, name := range gossiping {
 		if _, seen := members[name]; !seen {
-			members[name] = MemberState{Alive: false, Since: joined.Add(joinSettle)}
+			members[name] = membership.State{Alive: false, Since: joined.Add(joinSettle)}
 		}
 	}
 	return members

@@ -5,13 +5,8 @@ import (
 	"time"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/membership"
 )
-
-// MemberState is what memberlist says of a node's agent.
-type MemberState struct {
-	Alive bool
-	Since time.Time // when memberlist last changed its mind (this process's clock)
-}
 
 // AgentAlive decides whether a node's agent is alive. Every time it compares is this
 // controller's own: heartbeatSeen is when the controller saw the agent's heartbeat change
@@ -20,7 +15,7 @@ type MemberState struct {
 // agent cannot reach the API server (an API outage must not move VIPs), and dead is dead
 // unless a heartbeat was seen since (it came back, and memberlist has not caught up).
 // Without memberlist the heartbeat decides: seen changing within timeout is alive.
-func AgentAlive(heartbeatSeen time.Time, member *MemberState, now time.Time, timeout time.Duration) bool {
+func AgentAlive(heartbeatSeen time.Time, member *membership.State, now time.Time, timeout time.Duration) bool {
 	if member != nil {
 		if member.Alive {
 			return true

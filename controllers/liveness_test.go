@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/membership"
 )
 
 func TestAgentAlive(t *testing.T) {
@@ -16,15 +17,15 @@ func TestAgentAlive(t *testing.T) {
 	cases := []struct {
 		name      string
 		heartbeat time.Time
-		member    *MemberState
+		member    *membership.State
 		want      bool
 	}{
 		{"no memberlist, fresh heartbeat", fresh, nil, true},
 		{"no memberlist, stale heartbeat", stale, nil, false},
-		{"memberlist alive, stale heartbeat (API outage): alive", stale, &MemberState{Alive: true, Since: stale}, true},
-		{"memberlist dead after the last heartbeat: dead at once", fresh, &MemberState{Alive: false, Since: now.Add(-time.Second)}, false},
-		{"memberlist dead, but a heartbeat since: alive", now.Add(-time.Second), &MemberState{Alive: false, Since: now.Add(-3 * time.Second)}, true},
-		{"memberlist dead long ago, heartbeat since but stale", stale, &MemberState{Alive: false, Since: now.Add(-2 * time.Minute)}, false},
+		{"memberlist alive, stale heartbeat (API outage): alive", stale, &membership.State{Alive: true, Since: stale}, true},
+		{"memberlist dead after the last heartbeat: dead at once", fresh, &membership.State{Alive: false, Since: now.Add(-time.Second)}, false},
+		{"memberlist dead, but a heartbeat since: alive", now.Add(-time.Second), &membership.State{Alive: false, Since: now.Add(-3 * time.Second)}, true},
+		{"memberlist dead long ago, heartbeat since but stale", stale, &membership.State{Alive: false, Since: now.Add(-2 * time.Minute)}, false},
 	}
 	for _, tc := range cases {
 		if got := AgentAlive(tc.heartbeat, tc.member, now, timeout); got != tc.want {
@@ -74,7 +75,7 @@ func TestObserverMeasuresOnTheControllersClock(t *testing.T) {
 // join has settled: it learns of deaths from before it joined at once.
 func TestNewLeaderCountsUnseenAgentsDead(t *testing.T) {
 	joined := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	seen := func() map[string]MemberState { return map[string]MemberState{"a": {Alive: true}} }
+	seen := func() map[string]membership.State { return map[string]membership.State{"a": {Alive: true}} }
 	if got := withUnseenDead(seen(), []string{"a", "b"}, joined, joined.Add(500*time.Millisecond)); len(got) != 1 {
 		t.Errorf("before the join settled: %v, want only a", got)
 	}

@@ -9,10 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -22,10 +19,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/internal/flagutil"
 	"vigil.dev/vigil/internal/health"
 	"vigil.dev/vigil/internal/membership"
+	"vigil.dev/vigil/internal/scheme"
 	"vigil.dev/vigil/internal/version"
 )
 
@@ -55,11 +52,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	o.Metrics.BindFlags(fs, ":8080")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "host:port of /healthz and /readyz; 0 turns it off")
 	fs.BoolVar(&o.LeaderElection, "leader-elect", true, "elect one active controller among replicas with a Lease")
-	ns := os.Getenv("POD_NAMESPACE")
-	if ns == "" {
-		ns = "vigil-system"
-	}
-	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", ns, "namespace of the leader-election Lease (default: $POD_NAMESPACE, else vigil-system)")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", flagutil.DefaultNamespace(), "namespace of the leader-election Lease (default: $POD_NAMESPACE, else vigil-system)")
 	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a leader's Lease is valid without renewal")
 	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader retries renewing before it steps down")
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often candidates try to acquire or renew the Lease")
@@ -93,18 +86,10 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// NewScheme returns the scheme with the types the controller reads and writes.
-func NewScheme() *runtime.Scheme {
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(vigilv1.AddToScheme(scheme))
-	return scheme
-}
-
 // Run runs the controller manager until ctx is done.
 func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 NewScheme(),
+		Scheme:                 scheme.New(),
 		Metrics:                o.Metrics.ServerOptions(),
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
 		Cache:                  CacheOptions(),

@@ -188,7 +188,7 @@ func TestAPIServerAndGatewayAddressesAreNeverElected(t *testing.T) {
 }
 
 // A report longer than the schema takes is refused by the API server; the agent cuts it
-// with TruncateReason (in mergeReport), and the cut one is accepted.
+// with Truncate (in mergeReport), and the cut one is accepted.
 func TestReasonCutByTheAgentIsAccepted(t *testing.T) {
 	ctx := context.Background()
 	a := createAgent(t, "long-reason", nil, nil, "long-reason-vip")
@@ -204,7 +204,7 @@ func TestReasonCutByTheAgentIsAccepted(t *testing.T) {
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(a), &fresh); err != nil {
 		t.Fatal(err)
 	}
-	fresh.Status.VIPs[0].Reason = vigilv1.TruncateReason(long)
+	fresh.Status.VIPs[0].Reason = vigilv1.Truncate(long, vigilv1.MaxReasonLength)
 	if err := env.Client.Status().Update(ctx, &fresh); err != nil {
 		t.Fatalf("the reason as the agent cuts it was refused: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/membership"
 )
 
 // VirtualIPReconciler elects the owner of every VirtualIP and keeps its status true.
@@ -38,7 +38,7 @@ type VirtualIPReconciler struct {
 	Clock    clock.PassiveClock
 	Recorder events.EventRecorder
 	// Members returns memberlist's view of the agents (nil without memberlist).
-	Members func() map[string]MemberState
+	Members func() map[string]membership.State
 	// HeartbeatTimeout: an agent whose heartbeat is older is dead, unless memberlist says
 	// otherwise.
 	HeartbeatTimeout time.Duration
@@ -91,7 +91,7 @@ func (r *VirtualIPReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 	now := r.Clock.Now()
-	var members map[string]MemberState
+	var members map[string]membership.State
 	if r.Members != nil {
 		members = r.Members()
 	}
@@ -139,7 +139,7 @@ func (r *VirtualIPReconciler) read(ctx context.Context) (*cluster, error) {
 
 // decide computes what the status is made of: the election, unless the address belongs
 // to something else in the cluster or to an older VirtualIP, and the owner's report.
-func (r *VirtualIPReconciler) decide(vip *vigilv1.VirtualIP, c *cluster, members map[string]MemberState, now time.Time) statusInput {
+func (r *VirtualIPReconciler) decide(vip *vigilv1.VirtualIP, c *cluster, members map[string]membership.State, now time.Time) statusInput {
 	in := statusInput{
 		ReservedBy:   ReservedBy(vip.Spec.Address, c.nodes, c.apiServer, c.agents),
 		ConflictWith: OlderWithSameAddress(vip, c.vips),
@@ -153,7 +153,7 @@ func (r *VirtualIPReconciler) decide(vip *vigilv1.VirtualIP, c *cluster, members
 	in.Decision = Elect(ElectionInput{VIP: vip, Candidates: candidates, Owned: r.ownedCounts(c.vips, vip.Name), Now: now})
 	for i := range c.agents {
 		if c.agents[i].Name == in.Decision.Owner {
-			in.OwnerReport = findReport(&c.agents[i], vip.Name)
+			in.OwnerReport = c.agents[i].Status.Report(vip.Name)
 		}
 	}
 	return in
@@ -162,7 +162,7 @@ func (r *VirtualIPReconciler) decide(vip *vigilv1.VirtualIP, c *cluster, members
 // detectedAt is when this controller learnt that the owner failed: memberlist's death
 // notice when it gave one (it may have come a moment before this reconcile ran), else now.
 // Both are this process's own clock.
-func detectedAt(from, to string, members map[string]MemberState, now time.Time) time.Time {
+func detectedAt(from, to string, members map[string]membership.State, now time.Time) time.Time {
 	if m, ok := members[from]; ok && from != to && !m.Alive && m.Since.Before(now) {
 		return m.Since
 	}
@@ -266,7 +266,7 @@ type Seen struct {
 }
 
 // Candidates turns the agents' reports into the election's view of each node for vip.
-func Candidates(vip string, agents []vigilv1.NodeAgent, nodes []corev1.Node, members map[string]MemberState, seen Seen, now time.Time, timeout time.Duration) []Candidate {
+func Candidates(vip string, agents []vigilv1.NodeAgent, nodes []corev1.Node, members map[string]membership.State, seen Seen, now time.Time, timeout time.Duration) []Candidate {
 	byName := map[string]*corev1.Node{}
 	for i := range nodes {
 		byName[nodes[i].Name] = &nodes[i]
@@ -278,7 +278,7 @@ func Candidates(vip string, agents []vigilv1.NodeAgent, nodes []corev1.Node, mem
 		if !ok {
 			continue // an agent whose Node is gone
 		}
-		var member *MemberState
+		var member *membership.State
 		if m, ok := members[a.Name]; ok {
 			member = &m
 		}
@@ -289,22 +289,13 @@ func Candidates(vip string, agents []vigilv1.NodeAgent, nodes []corev1.Node, mem
 			Draining: a.Status.Draining || node.Spec.Unschedulable,
 			Reason:   "the agent has not reported on this VirtualIP yet",
 		}
-		if rep := a.Status.Report(vip); rep != nil && !strings.HasSuffix(rep.Reason, vigilv1.NoVerdictYet) {
+		if rep := a.Status.Report(vip); rep != nil && !rep.Pending {
 			c.Reported, c.Eligible, c.Since, c.Reason = true, rep.Eligible, seen.EligibleSince[a.Name], rep.Reason
 			c.BoundEpoch = rep.BoundEpoch
 		}
 		out = append(out, c)
 	}
 	return out
-}
-
-func findReport(a *vigilv1.NodeAgent, vip string) *vigilv1.VIPEligibility {
-	for i := range a.Status.VIPs {
-		if a.Status.VIPs[i].Name == vip {
-			return &a.Status.VIPs[i]
-		}
-	}
-	return nil
 }
 
 // OlderWithSameAddress names the oldest other VirtualIP with vip's address, if it is older

@@ -17,6 +17,7 @@ import (
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/controllers"
+	"vigil.dev/vigil/internal/scheme"
 	"vigil.dev/vigil/test/envtest"
 )
 
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 func startReconciler(t *testing.T, options ...func(*controllers.VirtualIPReconciler)) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:  controllers.NewScheme(),
+		Scheme:  scheme.New(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   controllers.CacheOptions(),
 		// Every test runs its own manager, each with a controller named virtualip.

@@ -13,6 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/internal/chans"
+	"vigil.dev/vigil/internal/membership"
 )
 
 // +kubebuilder:rbac:groups=vigil.dev,resources=nodeagents,verbs=delete
@@ -30,7 +32,7 @@ type LivenessWatcher struct {
 	Client   client.Client
 	Clock    clock.PassiveClock
 	Observer *Observer
-	Members  func() map[string]MemberState
+	Members  func() map[string]membership.State
 	Timeout  time.Duration
 	Every    time.Duration
 	Wake     chan<- event.GenericEvent
@@ -71,7 +73,7 @@ func (w *LivenessWatcher) Start(ctx context.Context) error {
 
 // alive is every agent's liveness now.
 func (w *LivenessWatcher) alive(agents []vigilv1.NodeAgent) map[string]bool {
-	var members map[string]MemberState
+	var members map[string]membership.State
 	if w.Members != nil {
 		members = w.Members()
 	}
@@ -80,7 +82,7 @@ func (w *LivenessWatcher) alive(agents []vigilv1.NodeAgent) map[string]bool {
 	alive := map[string]bool{}
 	for i := range agents {
 		a := &agents[i]
-		var m *MemberState
+		var m *membership.State
 		if s, ok := members[a.Name]; ok {
 			m = &s
 		}
@@ -122,8 +124,5 @@ func (w *LivenessWatcher) removeOrphans(ctx context.Context, agents []vigilv1.No
 
 // Poke wakes the reconciler without blocking.
 func (w *LivenessWatcher) Poke() {
-	select {
-	case w.Wake <- event.GenericEvent{Object: &vigilv1.NodeAgent{}}:
-	default: // a wake-up is already pending
-	}
+	chans.TrySend(w.Wake, event.GenericEvent{Object: &vigilv1.NodeAgent{}})
 }

@@ -26,18 +26,6 @@ const (
 	MaxGateways = 4
 )
 
-// TruncateReason cuts a VIPEligibility reason to MaxReasonLength. A reason that ends with
-// NoVerdictYet keeps that ending, by which the controller tells a node without a verdict.
-func TruncateReason(reason string) string {
-	if len(reason) <= MaxReasonLength {
-		return reason
-	}
-	if head, ok := strings.CutSuffix(reason, NoVerdictYet); ok {
-		return Truncate(head, MaxReasonLength-len(NoVerdictYet)) + NoVerdictYet
-	}
-	return Truncate(reason, MaxReasonLength)
-}
-
 // Ellipsis ends a truncated text.
 const Ellipsis = "…"
 

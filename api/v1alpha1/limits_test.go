@@ -3,7 +3,6 @@ package v1alpha1_test
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -34,20 +33,6 @@ func TestTruncate(t *testing.T) {
 		if got != tc.want || len(got) > tc.limit || !utf8.ValidString(got) {
 			t.Errorf("Truncate(%q, %d) = %q, want %q", tc.s, tc.limit, got, tc.want)
 		}
-	}
-}
-
-func TestTruncateReasonKeepsNoVerdictYet(t *testing.T) {
-	long := strings.Repeat("y", 3000)
-	if got := vigilv1.TruncateReason(long); len(got) != vigilv1.MaxReasonLength || !strings.HasSuffix(got, vigilv1.Ellipsis) {
-		t.Errorf("TruncateReason of 3000 bytes: %d bytes, ending %q", len(got), got[len(got)-5:])
-	}
-	noVerdict := long + ": " + vigilv1.NoVerdictYet
-	if got := vigilv1.TruncateReason(noVerdict); len(got) > vigilv1.MaxReasonLength || !strings.HasSuffix(got, "y…"+vigilv1.NoVerdictYet) {
-		t.Errorf("TruncateReason kept %d bytes ending %q, want the NoVerdictYet ending", len(got), got[len(got)-20:])
-	}
-	if got := vigilv1.TruncateReason("web: " + vigilv1.NoVerdictYet); got != "web: "+vigilv1.NoVerdictYet {
-		t.Errorf("a short reason changed to %q", got)
 	}
 }
 

@@ -4,8 +4,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// NoVerdictYet ends the reason of a VIPEligibility whose checks have not all run yet: the
-// node is not eligible, and not a candidate at all until its first verdict.
+// NoVerdictYet is the reason of a check that has not run yet (see VIPEligibility.pending).
 const NoVerdictYet = "no verdict yet"
 
 // VIPEligibility is whether a node may hold one VirtualIP.
@@ -20,8 +19,14 @@ type VIPEligibility struct {
 	// +required
 	Eligible bool `json:"eligible"`
 
-	// since is when eligible last changed, to the microsecond (preemptionDelay counts
-	// from it).
+	// pending is true while some of the node's checks for this VirtualIP have no first
+	// verdict (they just started) and none fails: the node is not eligible, and not a
+	// candidate at all until its first verdict.
+	// +optional
+	Pending bool `json:"pending,omitempty"`
+
+	// since is when eligible last changed, as the agent's clock says (for people: the
+	// controller measures preemptionDelay on its own clock).
 	// +required
 	Since metav1.MicroTime `json:"since"`
 

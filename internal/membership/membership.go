@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,6 +182,19 @@ func (m *Member) States() map[string]State {
 		out[k] = v
 	}
 	return out
+}
+
+// JoinMissing contacts the peers (name -> host:port) memberlist does not count alive; it
+// returns how many answered.
+func (m *Member) JoinMissing(peers map[string]string) (int, error) {
+	alive := m.Alive()
+	var addrs []string
+	for name, addr := range peers {
+		if !slices.Contains(alive, name) {
+			addrs = append(addrs, addr)
+		}
+	}
+	return m.Join(addrs)
 }
 
 // Join contacts the given host:port peers; it returns how many answered.

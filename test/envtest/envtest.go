@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"vigil.dev/vigil/controllers"
+	"vigil.dev/vigil/internal/scheme"
 )
 
 // Env is a running control plane.
@@ -48,7 +48,7 @@ func Start() (*Env, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
-		Scheme:                controllers.NewScheme(),
+		Scheme:                scheme.New(),
 	}
 	// Never depend on the host's default route: advertise loopback and do not reconcile
 	// the kubernetes Service endpoints.
