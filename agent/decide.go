@@ -50,8 +50,10 @@ type Observation struct {
 	Agents []vigilv1.NodeAgent
 	// Members is memberlist's view of the nodes; nil when memberlist does not run here.
 	Members map[string]membership.State
-	// Majority: this node sees more than half of its plausibly alive peers (see majority).
-	Majority bool
+	// Majority: this node reaches more than half of its plausibly alive peers (see
+	// Majority in fence.go); MajorityFor is how long it has without a break.
+	Majority    bool
+	MajorityFor time.Duration
 	// APIDown is how long the API server has not answered (0: it answers).
 	APIDown time.Duration
 	// Isolated: neither the API server nor a majority of peers reachable for fenceAfter.
@@ -169,9 +171,16 @@ func Decide(in Observation) Decision {
 		mem.Stale = true
 	}
 	var takeAgain time.Duration
-	if in.Members != nil && (in.APIDown >= apiDownForTakeover || !controllerAlive(in.Members)) {
+	apiDown := in.APIDown
+	if in.Fresh {
+		apiDown = 0 // it has just answered
+	}
+	if in.Members != nil && (apiDown >= apiDownForTakeover || !controllerAlive(in.Members)) {
+		// A majority regained a moment ago is not enough: a node back from a partition sees
+		// its peers before memberlist has told it the owner lives.
+		steady := in.Majority && in.MajorityFor >= in.FenceAfter
 		var take []string
-		take, takeAgain = Takeover(in.Node, in.VIPs, in.Members, in.Majority, in.FenceAfter, in.Now)
+		take, takeAgain = Takeover(in.Node, in.VIPs, in.Members, steady, in.FenceAfter, in.Now)
 		for _, name := range take {
 			if v := findVIP(in.VIPs, name); v != nil && mem.TakenOver[v.UID] != v.Status.Epoch {
 				mem.TakenOver[v.UID] = v.Status.Epoch

@@ -72,7 +72,7 @@ func members(descs ...string) map[string]membership.State {
 func observation(vips ...vigilv1.VirtualIP) Observation {
 	return Observation{
 		Node: "a", Now: t0, NodeLabels: map[string]string{"kubernetes.io/hostname": "a"},
-		VIPs: vips, Members: members("b", "c"), Majority: true,
+		VIPs: vips, Members: members("b", "c"), Majority: true, MajorityFor: time.Minute,
 		Links: []address.Link{{Name: "eth0", Index: 2, Up: true, Carrier: true, HardwareAddr: macA,
 			Addresses: []address.Address{{Prefix: netip.MustParsePrefix("198.18.0.11/24")}}}},
 		Health:     map[string]probe.Health{"web": {Eligible: true, Reason: "all health checks passing"}},
@@ -191,6 +191,14 @@ func TestDecide(t *testing.T) {
 		{name: "API down: not without a majority", hold: "",
 			in: with(observation(vipOf("b", 4, "a")), func(o *Observation) {
 				o.APIDown, o.Members, o.Majority = 3*time.Second, members("b-2s", "c-2s"), false
+			})},
+		{name: "back from a partition, its majority regained a moment ago: no takeover yet (its view of the owner may be stale)", hold: "",
+			in: with(observation(vipOf("b", 4, "a", "c")), func(o *Observation) {
+				o.APIDown, o.Members, o.MajorityFor = 3*time.Second, members("b-2s", "c"), 100*time.Millisecond
+			})},
+		{name: "the API server has just answered a fresh read: no takeover on a stale outage", hold: "",
+			in: with(observation(vipOf("b", 4, "a", "c")), func(o *Observation) {
+				o.APIDown, o.Members, o.Fresh = 3*time.Second, members("b-2s", "c"), true
 			})},
 		{name: "the controller died with the owner: the standby takes over though the API answers", hold: "web",
 			in: with(observation(vipOf("b", 4, "a", "c")), func(o *Observation) { o.Members = members("b-2s", "c", "ctl-") })},

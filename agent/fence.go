@@ -54,6 +54,7 @@ type fenceWatch struct {
 	apiOK         time.Time // when the last successful read of the API server ended
 	apiFailing    bool      // the last read failed
 	minoritySince time.Time // zero while a majority is seen
+	majoritySince time.Time // when the current run of majority began
 	isolated      bool
 	heartbeats    map[string]heartbeatSeen
 	kick          chan struct{}   // read the API server now
@@ -68,12 +69,16 @@ type heartbeatSeen struct {
 	at    time.Time
 }
 
-// state is the fence's view for a decision: majority seen, how long the API server has
-// not answered, isolated.
-func (f *fenceWatch) state() (majority bool, apiDown time.Duration, isolated bool) {
+// state is the fence's view for a decision: majority reached and for how long, how long
+// the API server has not answered, isolated.
+func (f *fenceWatch) state() (majority bool, majorityFor, apiDown time.Duration, isolated bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.minoritySince.IsZero(), f.apiDown(time.Now()), f.isolated
+	now := time.Now()
+	if f.minoritySince.IsZero() && !f.majoritySince.IsZero() {
+		majorityFor = now.Sub(f.majoritySince)
+	}
+	return f.minoritySince.IsZero(), majorityFor, f.apiDown(now), f.isolated
 }
 
 // apiDown is how long the API server has not answered: since the last successful read
@@ -153,8 +158,8 @@ func (f *fenceWatch) judge(ctx context.Context, now time.Time) {
 	majority := Majority(f.node, agents.Items, members, reachable, f.heartbeats, now)
 	lost := !majority && f.minoritySince.IsZero()
 	switch {
-	case majority:
-		f.minoritySince = time.Time{}
+	case majority && (!f.minoritySince.IsZero() || f.majoritySince.IsZero()):
+		f.minoritySince, f.majoritySince = time.Time{}, now
 	case lost:
 		f.minoritySince = now
 	}

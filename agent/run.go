@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -71,7 +73,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	if err := registerMemberlistMetrics(&o); err != nil {
 		return err
 	}
-	mgr, err := newManager(cfg, &o, logger)
+	mgr, err := newManagerWhenReachable(ctx, cfg, &o, logger)
 	if err != nil {
 		return err
 	}
@@ -102,6 +104,26 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 		releaseErr = fmt.Errorf("releasing VIPs on exit: %w", releaseErr)
 	}
 	return errors.Join(runErr, releaseErr)
+}
+
+// newManagerWhenReachable makes the manager, retrying while the API server does not answer
+// (making one asks the API server): an agent started during an API outage must not exit
+// and wait out a CrashLoopBackOff once the API server is back. The retries back off,
+// jittered, so that the agents of every node do not call in step.
+func newManagerWhenReachable(ctx context.Context, cfg *rest.Config, o *Options, logger logr.Logger) (ctrl.Manager, error) {
+	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: 10 * time.Second}
+	for {
+		mgr, err := newManager(cfg, o, logger)
+		if err == nil {
+			return mgr, nil
+		}
+		logger.Error(err, "cannot reach the API server yet; retrying")
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff.Step()):
+		}
+	}
 }
 
 // newManager makes the agent's controller-runtime manager. Its cache holds only what the

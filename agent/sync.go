@@ -146,7 +146,7 @@ func (s *nodeSync) observe(ctx context.Context, fresh bool) (Observation, error)
 	}
 	in.VIPs, in.NodeLabels, in.Agents, in.Links = list.Items, node.Labels, agents.Items, links
 	in.Members = s.gossip.states()
-	in.Majority, in.APIDown, in.Isolated = s.fence.state()
+	in.Majority, in.MajorityFor, in.APIDown, in.Isolated = s.fence.state()
 	in.Health = map[string]probe.Health{}
 	for _, name := range s.probes.VIPs() {
 		in.Health[name] = s.probes.Health(name)

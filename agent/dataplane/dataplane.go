@@ -180,9 +180,7 @@ func (d *Dataplane) ensureSpeaker(t Target, burst bool) {
 func (d *Dataplane) speak(ctx context.Context, s *speaker, burst bool) {
 	ifname, addr, p := s.binding.Interface, s.binding.Prefix.Addr(), s.policy
 	if burst {
-		if err := d.ann.Announce(ctx, ifname, addr, p.Count, p.Interval); err != nil && ctx.Err() == nil {
-			d.log.Error(err, "announcing VIP", "address", addr.String(), "interface", ifname)
-		}
+		d.announceUntilSent(ctx, ifname, addr, p)
 	}
 	if p.Refresh <= 0 {
 		return
@@ -199,6 +197,37 @@ func (d *Dataplane) speak(ctx context.Context, s *speaker, burst bool) {
 			}
 		}
 	}
+}
+
+// announceRetry spaces the attempts of a burst that failed (an interface just back up
+// answers "network is down" for a moment); announceRetries bounds them.
+const (
+	announceRetry   = 200 * time.Millisecond
+	announceRetries = 50
+)
+
+// announceUntilSent sends the burst, and sends it again while it fails: a VIP that is bound
+// but never announced leaves the clients with the old owner's address until their
+// neighbour entry expires.
+func (d *Dataplane) announceUntilSent(ctx context.Context, ifname string, addr netip.Addr, p Announce) {
+	for attempt := 0; attempt < announceRetries; attempt++ {
+		err := d.ann.Announce(ctx, ifname, addr, p.Count, p.Interval)
+		if err == nil || ctx.Err() != nil {
+			if attempt > 0 && err == nil {
+				d.log.Info("announced VIP after retrying", "address", addr.String(), "interface", ifname, "attempts", attempt+1)
+			}
+			return
+		}
+		if attempt == 0 {
+			d.log.Error(err, "announcing VIP; retrying", "address", addr.String(), "interface", ifname)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(announceRetry):
+		}
+	}
+	d.log.Error(nil, "giving up announcing VIP", "address", addr.String(), "interface", ifname, "attempts", announceRetries)
 }
 
 func (d *Dataplane) stopSpeaker(addr netip.Addr) {

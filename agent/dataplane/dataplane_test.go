@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"sync"
@@ -50,11 +51,19 @@ func (f *fakeNode) Links() ([]address.Link, error) {
 
 // fakeAnnouncer records when each announcement went out.
 type fakeAnnouncer struct {
-	mu   sync.Mutex
-	sent []time.Time
+	mu        sync.Mutex
+	sent      []time.Time
+	failFirst int // bursts that fail before one goes out
 }
 
 func (a *fakeAnnouncer) Announce(ctx context.Context, _ string, _ netip.Addr, count int, interval time.Duration) error {
+	a.mu.Lock()
+	if a.failFirst > 0 {
+		a.failFirst--
+		a.mu.Unlock()
+		return errors.New("sendto: network is down")
+	}
+	a.mu.Unlock()
 	for i := range count {
 		a.mu.Lock()
 		a.sent = append(a.sent, time.Now())
@@ -209,4 +218,16 @@ func TestANewClaimIsAnnouncedAgain(t *testing.T) {
 	if len(node.events) != 1 {
 		t.Errorf("a new claim rebound the address: %v", node.events)
 	}
+}
+
+// A burst that fails (an interface just back up says "network is down") is sent again
+// until it goes out.
+func TestAFailedAnnouncementIsRetried(t *testing.T) {
+	node, ann := &fakeNode{}, &fakeAnnouncer{failFirst: 2}
+	dp := New(node, ann, logr.Discard())
+	vip := VIP{Name: "web", Address: netip.MustParseAddr("198.18.0.100"), PrefixLen: 32, Announce: Announce{Count: 1}}
+	if _, err := dp.Sync([]VIP{vip}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the burst after two failures", func() bool { return ann.count() >= 1 })
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -89,7 +91,7 @@ func RunChaos(ctx context.Context, l *Lab, o ChaosOptions) (ChaosReport, error) 
 	if err != nil {
 		return ChaosReport{}, err
 	}
-	if _, problems := waitSettled(ctx, c, kernel, vips, nil, time.Now().Add(steadyTimeout)); len(problems) > 0 {
+	if _, problems := waitSettled(ctx, l, c, kernel, vips, nil, time.Now().Add(steadyTimeout)); len(problems) > 0 {
 		return ChaosReport{}, fmt.Errorf("the VIPs were not steady after %v, before any fault: %v", steadyTimeout, problems)
 	}
 	o.Logf("chaos: every VIP Ready on one holder; %d faults over %v (seed %d)", len(plan), o.Duration, o.Seed)
@@ -102,7 +104,7 @@ func RunChaos(ctx context.Context, l *Lab, o ChaosOptions) (ChaosReport, error) 
 	for _, r := range records {
 		lastUndone = maxTime(lastUndone, r.Undone)
 	}
-	settled, problems := waitSettled(ctx, c, kernel, vips, records, lastUndone.Add(FinalSettle))
+	settled, problems := waitSettled(ctx, l, c, kernel, vips, records, lastUndone.Add(FinalSettle))
 	obs := Observations{Start: fi.start, End: time.Now(), VIPs: vips, Faults: records, Kernel: kernel.Stop(), AgentExits: agents.Stop()}
 	if obs.Client, err = stopRecorders(recorders); err != nil {
 		return ChaosReport{}, err
@@ -140,7 +142,7 @@ func startChaosRecorders(l *Lab, vips []ChaosVIP, phase time.Duration) (map[stri
 	recorders := map[string]*Recorder{}
 	for _, v := range vips {
 		r, err := l.StartRecorder(RecordOptions{
-			URL:   "http://" + net.JoinHostPort(v.Address.String(), strconv.Itoa(HTTPPort)) + "/",
+			URL:   vipURL(v.Address),
 			Every: chaosRequestEvery, Timeout: time.Second, Duration: min(phase+10*time.Minute, 30*time.Minute),
 		})
 		if err != nil {
@@ -167,11 +169,12 @@ func stopRecorders(recorders map[string]*Recorder) (map[string][]Sample, error) 
 	return out, errors.Join(errs...)
 }
 
-// waitSettled polls until every VirtualIP is Ready on the one node holding its address
-// (FinalProblems), or the deadline passes; it returns when they were, or what was not so.
-func waitSettled(ctx context.Context, c client.Client, kernel *kernelObserver, vips []ChaosVIP, faults []FaultRecord, deadline time.Time) (time.Time, map[string]string) {
+// waitSettled polls until every VirtualIP is Ready on the one node holding its address,
+// which answers the client (FinalProblems), or the deadline passes; it returns when they
+// were, or what was not so.
+func waitSettled(ctx context.Context, l *Lab, c client.Client, kernel *kernelObserver, vips []ChaosVIP, faults []FaultRecord, deadline time.Time) (time.Time, map[string]string) {
 	for {
-		problems := FinalProblems(finalStates(ctx, c, kernel.latest(), vips, faults))
+		problems := FinalProblems(finalStates(ctx, l, c, kernel.latest(), vips, faults))
 		if len(problems) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			return time.Now(), problems
 		}
@@ -179,16 +182,18 @@ func waitSettled(ctx context.Context, c client.Client, kernel *kernelObserver, v
 	}
 }
 
-// finalStates reads every VirtualIP's status and who holds its address in the kernel
-// sample.
-func finalStates(ctx context.Context, c client.Client, s KernelSample, vips []ChaosVIP, faults []FaultRecord) []FinalVIPState {
+// finalStates reads every VirtualIP's status, who holds its address in the kernel sample,
+// and who answers a fresh request of the client to it.
+func finalStates(ctx context.Context, l *Lab, c client.Client, s KernelSample, vips []ChaosVIP, faults []FaultRecord) []FinalVIPState {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var list vigilv1.VirtualIPList
 	listErr := c.List(rctx, &list)
-	var out []FinalVIPState
-	for _, v := range vips {
-		st := FinalVIPState{Name: v.Name}
+	out := make([]FinalVIPState, len(vips))
+	var wg sync.WaitGroup
+	for i, v := range vips {
+		st := &out[i]
+		st.Name = v.Name
 		if listErr != nil {
 			st.Err = listErr.Error()
 		}
@@ -199,9 +204,20 @@ func finalStates(ctx context.Context, c client.Client, s KernelSample, vips []Ch
 				st.Ready = meta.IsStatusConditionTrue(item.Status.Conditions, vigilv1.ConditionReady)
 			}
 		}
-		out = append(out, st)
+		wg.Go(func() {
+			var err error
+			if st.Answer, err = l.Get(ctx, vipURL(v.Address), time.Second); err != nil {
+				st.Answer, st.AnswerErr = "", shortError(err)
+			}
+		})
 	}
+	wg.Wait()
 	return out
+}
+
+// vipURL is where the client asks a VIP's HTTP service.
+func vipURL(a netip.Addr) string {
+	return "http://" + net.JoinHostPort(a.String(), strconv.Itoa(HTTPPort)) + "/"
 }
 
 // finalViolations turns what had not settled FinalSettle after the last fault into

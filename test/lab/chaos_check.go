@@ -425,19 +425,23 @@ func faultsAround(faults []FaultRecord, vip string, from, end time.Time) []Fault
 	return out
 }
 
-// FinalVIPState is one VirtualIP after the last fault: its status and who holds it.
+// FinalVIPState is one VirtualIP after the last fault: its status, who holds it, and who
+// answers the client.
 type FinalVIPState struct {
-	Name    string
-	Err     string // the status could not be read
-	Exists  bool
-	Owner   string
-	Ready   bool
-	Holders []string
+	Name      string
+	Err       string // the status could not be read
+	Exists    bool
+	Owner     string
+	Ready     bool
+	Holders   []string
+	Answer    string // the node that answered a fresh request of the client
+	AnswerErr string // or why none did
 }
 
 // FinalProblems checks invariant 3 on one look at the cluster: every VirtualIP exists, one
-// node holds its address, and its status names that node as owner with Ready=True. It
-// returns one line per VirtualIP that is not so.
+// node holds its address, its status names that node as owner with Ready=True, and that
+// node answers the client (a holder the client's neighbour entry does not point at serves
+// nobody). It returns one line per VirtualIP that is not so.
 func FinalProblems(states []FinalVIPState) map[string]string {
 	problems := map[string]string{}
 	for _, s := range states {
@@ -452,6 +456,10 @@ func FinalProblems(states []FinalVIPState) map[string]string {
 			problems[s.Name] = fmt.Sprintf("held by %s but status.owner is %q", s.Holders[0], s.Owner)
 		case !s.Ready:
 			problems[s.Name] = fmt.Sprintf("held by its owner %s but not Ready", s.Owner)
+		case s.AnswerErr != "":
+			problems[s.Name] = fmt.Sprintf("held by its owner %s, Ready, but the client gets no answer: %s", s.Owner, s.AnswerErr)
+		case s.Answer != s.Owner:
+			problems[s.Name] = fmt.Sprintf("held by its owner %s, Ready, but the client is answered by %q", s.Owner, s.Answer)
 		}
 	}
 	return problems

@@ -206,7 +206,7 @@ func TestCheckIgnoresUnreadableSamples(t *testing.T) {
 // Invariant 3: after the last fault each VirtualIP exists, one node holds it, and its
 // status names that node, Ready.
 func TestFinalProblems(t *testing.T) {
-	ok := FinalVIPState{Name: "a", Exists: true, Owner: "node-a", Ready: true, Holders: []string{"node-a"}}
+	ok := FinalVIPState{Name: "a", Exists: true, Owner: "node-a", Ready: true, Holders: []string{"node-a"}, Answer: "node-a"}
 	mutate := func(f func(*FinalVIPState)) FinalVIPState { s := ok; f(&s); return s }
 	cases := []struct {
 		name  string
@@ -220,6 +220,8 @@ func TestFinalProblems(t *testing.T) {
 		{"held by none", mutate(func(s *FinalVIPState) { s.Holders = nil }), true},
 		{"status names another node", mutate(func(s *FinalVIPState) { s.Owner = "node-b" }), true},
 		{"not Ready", mutate(func(s *FinalVIPState) { s.Ready = false }), true},
+		{"the client gets no answer", mutate(func(s *FinalVIPState) { s.Answer, s.AnswerErr = "", "timeout" }), true},
+		{"the client is answered by another node", mutate(func(s *FinalVIPState) { s.Answer = "node-b" }), true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
