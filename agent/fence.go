@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
@@ -122,7 +123,7 @@ func (f *fenceWatch) watchAPI(ctx context.Context) {
 			f.apiOK, f.apiFailing = time.Now(), false
 		case !f.apiFailing:
 			f.apiFailing = true
-			f.log.Info("the API server does not answer", "error", err.Error())
+			f.log.Error(err, "the API server does not answer")
 		}
 		every := apiCheckEvery
 		if !f.minoritySince.IsZero() {
@@ -130,11 +131,11 @@ func (f *fenceWatch) watchAPI(ctx context.Context) {
 		}
 		f.mu.Unlock()
 		f.metrics.setAPIReachable(ok)
-		select {
+		select { // jittered: the agents of every node must not read in step
 		case <-ctx.Done():
 			return
 		case <-f.kick:
-		case <-time.After(every - time.Since(start)):
+		case <-time.After(wait.Jitter(every, 0.2) - time.Since(start)):
 		}
 	}
 }

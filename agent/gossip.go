@@ -17,6 +17,11 @@ import (
 	"vigil.dev/vigil/internal/membership"
 )
 
+// rejoinEvery is how often an agent looks for peers memberlist has lost (a restarted
+// agent's new incarnation, a healed partition): memberlist itself never rejoins a node it
+// declared dead.
+const rejoinEvery = 2 * time.Second
+
 // gossip runs the agent's memberlist member: it starts once the key Secret can be read,
 // publishes its address in the NodeAgent, and (re)joins the peers found in the other
 // NodeAgents. Without it the agent still works, on API heartbeats.
@@ -82,16 +87,9 @@ func (g *gossip) run(ctx context.Context) {
 	g.mu.Lock()
 	g.startErr = nil
 	g.mu.Unlock()
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		g.join(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	// Rejoin lost peers every rejoinEvery, jittered so that agents restarted together do
+	// not list the NodeAgents in step.
+	wait.JitterUntilWithContext(ctx, g.join, rejoinEvery, 0.2, true)
 }
 
 func (g *gossip) start(ctx context.Context) error {
@@ -162,7 +160,7 @@ func (g *gossip) join(ctx context.Context) {
 		return
 	}
 	if _, err := m.JoinMissing(vigilv1.MemberlistPeers(agents.Items, g.node)); err != nil {
-		g.log.V(1).Info("joining memberlist peers", "error", err.Error())
+		g.log.V(1).Info("some memberlist peers did not answer the join", "reason", err.Error())
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -143,11 +145,19 @@ func (r *reporter) Flush(ctx context.Context) error {
 	return r.write(ctx, true)
 }
 
+// writeRetry is how a failed NodeAgent write is retried: soon at first, then less and
+// less often, jittered — after an API outage the agents of every node must not all call
+// the recovering API server in the same instant, nor every 200 ms each.
+func writeRetry() wait.Backoff {
+	return wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: 5 * time.Second}
+}
+
 // Run creates the NodeAgent and keeps it written until ctx is done.
 func (r *reporter) Run(ctx context.Context, heartbeat time.Duration) {
 	t := time.NewTicker(heartbeat)
 	defer t.Stop()
 	r.poke() // the first write at once
+	retry := writeRetry()
 	for {
 		full := false
 		select {
@@ -157,11 +167,18 @@ func (r *reporter) Run(ctx context.Context, heartbeat time.Duration) {
 			full = true
 		case <-t.C:
 		}
-		if err := r.write(ctx, full); err != nil && ctx.Err() == nil {
-			log.FromContext(ctx).Error(err, "writing NodeAgent status")
-			time.Sleep(200 * time.Millisecond)
-			r.poke() // try again soon
+		err := r.write(ctx, full)
+		if err == nil || ctx.Err() != nil {
+			retry = writeRetry()
+			continue
 		}
+		log.FromContext(ctx).Error(err, "writing NodeAgent status")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry.Step()):
+		}
+		r.poke() // try again
 	}
 }
 

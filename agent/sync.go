@@ -170,7 +170,7 @@ func (s *nodeSync) observe(ctx context.Context, fresh bool) (Observation, error)
 func (s *nodeSync) reportGateways(ctx context.Context) {
 	gws, err := s.links.DefaultGateways()
 	if err != nil {
-		ctrl.LoggerFrom(ctx).V(1).Info("cannot list the default gateways", "error", err.Error())
+		ctrl.LoggerFrom(ctx).Error(err, "cannot list the default gateways")
 		return
 	}
 	out := make([]string, 0, len(gws))

@@ -17,6 +17,10 @@ import (
 	"vigil.dev/vigil/internal/membership"
 )
 
+// rejoinEvery is how often the leader looks for agents memberlist does not count alive
+// (it joins them): a new agent, or one back from a partition.
+const rejoinEvery = time.Second
+
 // controllerMemberPrefix names the controller's memberlist member, apart from node names.
 const controllerMemberPrefix = "vigil-controller/"
 
@@ -58,7 +62,7 @@ func (g *Gossip) Start(ctx context.Context) error {
 	g.mu.Unlock()
 	defer m.Leave(500 * time.Millisecond)
 	g.Log.Info("memberlist started", "address", m.Address())
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(rejoinEvery)
 	defer t.Stop()
 	for {
 		var agents vigilv1.NodeAgentList

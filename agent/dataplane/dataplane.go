@@ -110,7 +110,7 @@ func (d *Dataplane) sync(desired []VIP) (map[string]Result, error) {
 			errs = append(errs, err)
 			continue
 		}
-		d.log.Info("unbound VIP", "address", b.Prefix.String(), "interface", b.Interface)
+		d.log.Info("unbound VIP", "address", b.Prefix.Addr().String(), "prefixLength", b.Prefix.Bits(), "interface", b.Interface)
 	}
 	for name, err := range plan.Failed {
 		results[name] = Result{Err: err}
@@ -128,7 +128,8 @@ func (d *Dataplane) sync(desired []VIP) (map[string]Result, error) {
 			}
 			continue
 		}
-		d.log.Info("bound VIP", "vip", t.VIP.Name, "address", t.Binding.Prefix.String(), "interface", t.Binding.Interface)
+		d.log.Info("bound VIP", "vip", t.VIP.Name, "address", t.Binding.Prefix.Addr().String(), "prefixLength", t.Binding.Prefix.Bits(),
+			"interface", t.Binding.Interface, "claim", t.VIP.Claim)
 		results[t.VIP.Name] = Result{Bound: true, Interface: t.Binding.Interface}
 		d.ensureSpeaker(t, true)
 	}
@@ -265,7 +266,7 @@ func (d *Dataplane) ReleaseAll() error {
 			errs = append(errs, err)
 			continue
 		}
-		d.log.Info("released VIP", "address", b.Prefix.String(), "interface", b.Interface)
+		d.log.Info("released VIP", "address", b.Prefix.Addr().String(), "interface", b.Interface)
 	}
 	return errors.Join(errs...)
 }

@@ -167,7 +167,13 @@ func (m *Member) set(name string, alive bool) {
 	m.states[name] = State{Alive: alive, Since: time.Now()}
 	m.metrics.setMembers(m.states)
 	m.mu.Unlock()
-	m.log.V(1).Info("member changed", "member", name, "alive", alive)
+	// Every change of membership is worth a line: a keepalived user reads its log for
+	// state changes first.
+	if alive {
+		m.log.Info("memberlist member joined or is alive again", "member", name)
+	} else {
+		m.log.Info("memberlist member died or left", "member", name)
+	}
 	if m.onChange != nil {
 		go m.onChange(name, alive) // never block memberlist's event loop
 	}
@@ -285,7 +291,8 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		case strings.HasPrefix(s, "[WARN]"):
 			w.log.Info(strings.TrimSpace(strings.TrimPrefix(s, "[WARN]")), "level", "warn")
 		case strings.HasPrefix(s, "[INFO]"):
-			w.log.V(1).Info(strings.TrimSpace(strings.TrimPrefix(s, "[INFO]")))
+			// memberlist's info lines are state changes (a member marked failed, joins).
+			w.log.Info(strings.TrimSpace(strings.TrimPrefix(s, "[INFO]")))
 		default:
 			w.log.V(2).Info(strings.TrimSpace(strings.TrimPrefix(s, "[DEBUG]")))
 		}
