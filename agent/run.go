@@ -158,8 +158,14 @@ func newNodeSync(mgr ctrl.Manager, o *Options, links nodeLinks, dp *dataplane.Da
 	s.gossip = &gossip{client: mgr.GetClient(), reader: mgr.GetAPIReader(), node: o.NodeName, opts: *o, report: rep,
 		log: logger.WithName("gossip"), onChange: s.poke}
 	s.gossip.onFailure = func(err error) {
-		s.agentEvent(context.Background(), corev1.EventTypeWarning, "MemberlistFailed", "Gossip",
-			"%s: memberlist cannot start (failover falls back on API heartbeats): %v", s.node, err)
+		// The first failure comes before the cache has started: wait for it, or the Event
+		// (whose object is read from the cache) would be lost.
+		go func() {
+			if mgr.GetCache().WaitForCacheSync(context.Background()) {
+				s.agentEvent(context.Background(), corev1.EventTypeWarning, "MemberlistFailed", "Gossip",
+					"%s: memberlist cannot start (failover falls back on API heartbeats): %v", s.node, err)
+			}
+		}()
 	}
 	s.fence = &fenceWatch{reader: mgr.GetAPIReader(), cache: mgr.GetClient(), node: o.NodeName, after: o.FenceAfter,
 		gossip: s.gossip, log: logger.WithName("fence"), kick: make(chan struct{}, 1)}

@@ -435,10 +435,10 @@ func TestWithoutTheMemberlistKeyAgentsAreNotReadyAndKeepTheirVIPs(t *testing.T) 
 				break
 			}
 			if time.Now().After(deadline) {
-				// Seen in about 1 agent of 10: its first failure came before its manager's
+				// Seen for 2 agent starts of 27: the first failure came before the manager's
 				// cache had started, so the Event found neither its NodeAgent nor its Node
-				// to be about, and a failure that repeats the same error is not reported
-				// again.
+				// to be about (agentEvent reads them from the cache), and a failure that
+				// repeats the same error is never reported again (gossip.run).
 				log := e.agent(n.Name).Log()
 				t.Errorf("BUG: no MemberlistFailed Event about %s's NodeAgent or Node %v after its agent started (Events about it: %q); "+
 					"its memberlist failure is in its log only:\n%s\n%s", n.Name, memberlistFailedBudget, seen,
