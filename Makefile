@@ -10,6 +10,7 @@ ASSETS := $(shell hack/tools.sh assets-path)
 CONTROLLER_GEN := $(TOOLS_BIN)/controller-gen
 GOLANGCI_LINT := $(TOOLS_BIN)/golangci-lint
 HELM_DOCS := $(TOOLS_BIN)/helm-docs
+CRD_REF_DOCS := $(TOOLS_BIN)/crd-ref-docs
 MONITORING_CRDS := $(shell hack/tools.sh crds-path)
 
 # Extra flags for `go test`, e.g. make test GOTEST_FLAGS='-run TestFoo'.
@@ -28,7 +29,7 @@ generate: tools ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: tools ## Generate the CRD and RBAC under config/, copy them into the chart, and the chart's README.
+manifests: tools ## Generate the CRD and RBAC under config/, copy them into the chart; the chart's README, docs/operations.md's tables, docs/reference/api.md.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=vigil-controller paths=./controllers/... output:rbac:artifacts:config=config/rbac/controller
 	$(CONTROLLER_GEN) rbac:roleName=vigil-agent paths=./agent/... output:rbac:artifacts:config=config/rbac/agent
@@ -39,6 +40,8 @@ manifests: tools ## Generate the CRD and RBAC under config/, copy them into the 
 	cp config/rbac/agent/role.yaml charts/vigil/files/agent-role.yaml
 	$(HELM_DOCS) --chart-search-root charts --template-files README.md.gotmpl --log-level warning
 	go run ./hack/docgen docs/operations.md
+	$(CRD_REF_DOCS) --source-path api/v1alpha1 --config hack/crd-ref-docs.yaml --renderer markdown \
+	  --output-path docs/reference/api.md --log-level WARN
 
 .PHONY: verify
 verify: tools ## Fail when generated code or manifests are stale.

@@ -22,6 +22,7 @@ HELM_KUBE_MINOR=${HELM_KUBE_MINOR:-37} # the minor version of helm's client-go
 KUBECONFORM_VERSION=${KUBECONFORM_VERSION:-v0.8.0}
 GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
 HELM_DOCS_VERSION=${HELM_DOCS_VERSION:-v1.14.2}
+CRD_REF_DOCS_VERSION=${CRD_REF_DOCS_VERSION:-v0.3.0}
 # promtool comes from the Prometheus Go module, whose v0.3xx versions are Prometheus 3.x.
 PROMETHEUS_MODULE_VERSION=${PROMETHEUS_MODULE_VERSION:-v0.316.0}
 # The ServiceMonitor and PrometheusRule CRDs, from the prometheus-operator Go module, so
@@ -201,6 +202,8 @@ install() {
     go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
   step "helm-docs $HELM_DOCS_VERSION" "$BIN_DIR/helm-docs-$HELM_DOCS_VERSION" \
     go_install helm-docs github.com/norwoodj/helm-docs/cmd/helm-docs "$HELM_DOCS_VERSION"
+  step "crd-ref-docs $CRD_REF_DOCS_VERSION" "$BIN_DIR/crd-ref-docs-$CRD_REF_DOCS_VERSION" \
+    go_install crd-ref-docs github.com/elastic/crd-ref-docs "$CRD_REF_DOCS_VERSION"
   # Without the service-discovery plugins (remove_all_sd), which `promtool check/test`
   # never use and which are most of its build time.
   step "promtool (github.com/prometheus/prometheus $PROMETHEUS_MODULE_VERSION)" "$BIN_DIR/promtool-$PROMETHEUS_MODULE_VERSION-nosd" \
@@ -210,6 +213,7 @@ install() {
   link_tool helm "$HELM_VERSION-k8s1.$HELM_KUBE_MINOR"
   link_tool kubeconform "$KUBECONFORM_VERSION"
   link_tool helm-docs "$HELM_DOCS_VERSION"
+  link_tool crd-ref-docs "$CRD_REF_DOCS_VERSION"
   link_tool promtool "$PROMETHEUS_MODULE_VERSION-nosd"
   log "all tools ready in $((SECONDS - total))s"
 }

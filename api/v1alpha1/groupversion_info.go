@@ -1,4 +1,5 @@
-// Package v1alpha1 contains the vigil.dev/v1alpha1 API: the VirtualIP resource.
+// Package v1alpha1 contains the vigil.dev/v1alpha1 API: VirtualIP, the address a user asks
+// Vigil to keep answering, and NodeAgent, each node's agent's report.
 //
 // It depends only on the standard library and k8s.io/apimachinery, so that clients can
 // import it cheaply.
