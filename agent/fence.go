@@ -93,16 +93,7 @@ func (f *fenceWatch) apiDown(now time.Time) time.Duration {
 
 func (f *fenceWatch) run(ctx context.Context) {
 	go f.watchAPI(ctx)
-	t := time.NewTicker(fenceCheckEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		f.judge(ctx, time.Now())
-	}
+	wait.UntilWithContext(ctx, func(ctx context.Context) { f.judge(ctx, time.Now()) }, fenceCheckEvery)
 }
 
 // watchAPI reads the node's own NodeAgent from the API server once a second, and five

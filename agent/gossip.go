@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -57,10 +58,16 @@ func (g *gossip) ready() error {
 	return errors.New("memberlist not started yet")
 }
 
+// startRetry is how starting memberlist is retried (the key Secret missing, the port
+// taken): each second at first, at most every 30 s once it keeps failing.
+func startRetry() wait.Backoff {
+	return wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.2, Steps: math.MaxInt32, Cap: 30 * time.Second}
+}
+
 // run starts the member, retrying with a jittered, capped backoff (N agents restarted
 // together must not hit the API server in lockstep), and then rejoins lost peers.
 func (g *gossip) run(ctx context.Context) {
-	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.2, Steps: 1 << 30, Cap: 30 * time.Second}
+	backoff := startRetry()
 	for g.get() == nil {
 		err := g.start(ctx)
 		if err == nil {
@@ -166,6 +173,6 @@ func (g *gossip) join(ctx context.Context) {
 
 func (g *gossip) leave() {
 	if m := g.get(); m != nil {
-		m.Leave(500 * time.Millisecond)
+		m.Leave()
 	}
 }

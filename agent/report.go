@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,15 +61,7 @@ func mergeReport(prev, next []vigilv1.VIPEligibility, now metav1.MicroTime) []vi
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b vigilv1.VIPEligibility) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b vigilv1.VIPEligibility) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -81,41 +74,45 @@ func sameReport(a, b []vigilv1.VIPEligibility) bool {
 
 // Set replaces the per-VIP report.
 func (r *reporter) Set(vips []vigilv1.VIPEligibility) {
-	r.mu.Lock()
-	merged := mergeReport(r.vips, vips, metav1.NewMicroTime(r.clock.Now()))
-	changed := !sameReport(merged, r.vips)
-	if changed {
+	r.update(func() bool {
+		merged := mergeReport(r.vips, vips, metav1.NewMicroTime(r.clock.Now()))
+		if sameReport(merged, r.vips) {
+			return false
+		}
 		r.vips = merged
-		r.version++
-	}
-	r.mu.Unlock()
-	if changed {
-		r.poke()
-	}
+		return true
+	})
 }
 
 // SetMemberlistAddress publishes where this agent's memberlist member listens.
 func (r *reporter) SetMemberlistAddress(addr string) {
-	r.mu.Lock()
-	changed := r.memberAddr != addr
-	r.memberAddr = addr
-	if changed {
-		r.version++
-	}
-	r.mu.Unlock()
-	if changed {
-		r.poke()
-	}
+	r.update(func() bool { return setIfChanged(&r.memberAddr, addr) })
 }
 
 // SetGateways publishes the node's default gateways (at most 4, the schema's limit).
 func (r *reporter) SetGateways(gws []string) {
 	slices.Sort(gws)
 	gws = gws[:min(len(gws), 4)]
-	r.mu.Lock()
-	changed := !slices.Equal(r.gateways, gws)
-	if changed {
+	r.update(func() bool {
+		if slices.Equal(r.gateways, gws) {
+			return false
+		}
 		r.gateways = gws
+		return true
+	})
+}
+
+// SetDraining marks the node as handing its VIPs over.
+func (r *reporter) SetDraining(d bool) {
+	r.update(func() bool { return setIfChanged(&r.draining, d) })
+}
+
+// update runs change under the lock; if it changed the report, the report gets a new
+// version and the writer is woken.
+func (r *reporter) update(change func() bool) {
+	r.mu.Lock()
+	changed := change()
+	if changed {
 		r.version++
 	}
 	r.mu.Unlock()
@@ -124,18 +121,12 @@ func (r *reporter) SetGateways(gws []string) {
 	}
 }
 
-// SetDraining marks the node as handing its VIPs over.
-func (r *reporter) SetDraining(d bool) {
-	r.mu.Lock()
-	changed := r.draining != d
-	if changed {
-		r.draining = d
-		r.version++
+func setIfChanged[T comparable](field *T, v T) bool {
+	if *field == v {
+		return false
 	}
-	r.mu.Unlock()
-	if changed {
-		r.poke()
-	}
+	*field = v
+	return true
 }
 
 func (r *reporter) poke() { chans.TrySend(r.kick, struct{}{}) }

@@ -106,12 +106,19 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	return errors.Join(runErr, releaseErr)
 }
 
+// managerRetry is how making the manager is retried during an API outage: every half
+// second at first, at most every 10 s, so that an agent notices the API server's return
+// within seconds.
+func managerRetry() wait.Backoff {
+	return wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: 10 * time.Second}
+}
+
 // newManagerWhenReachable makes the manager, retrying while the API server does not answer
 // (making one asks the API server): an agent started during an API outage must not exit
 // and wait out a CrashLoopBackOff once the API server is back. The retries back off,
 // jittered, so that the agents of every node do not call in step.
 func newManagerWhenReachable(ctx context.Context, cfg *rest.Config, o *Options, logger logr.Logger) (ctrl.Manager, error) {
-	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: 10 * time.Second}
+	backoff := managerRetry()
 	for {
 		mgr, err := newManager(cfg, o, logger)
 		if err == nil {

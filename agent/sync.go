@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"vigil.dev/vigil/agent/address"
@@ -95,7 +96,7 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 		d = Decide(in)
 	}
 	for _, name := range d.TakeOver {
-		ctrl.LoggerFrom(ctx).Info("no controller can decide (API server unreachable, or no leader): taking over a VIP whose owner died", "vip", name)
+		log.FromContext(ctx).Info("no controller can decide (API server unreachable, or no leader): taking over a VIP whose owner died", "vip", name)
 		s.vipEvent(ctx, name, corev1.EventTypeWarning, "TakenOver", "Takeover",
 			"%s takes the address over: its owner died and no controller can decide (API server unreachable, or no leader)", s.node)
 	}
@@ -170,7 +171,7 @@ func (s *nodeSync) observe(ctx context.Context, fresh bool) (Observation, error)
 func (s *nodeSync) reportGateways(ctx context.Context) {
 	gws, err := s.links.DefaultGateways()
 	if err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "cannot list the default gateways")
+		log.FromContext(ctx).Error(err, "cannot list the default gateways")
 		return
 	}
 	out := make([]string, 0, len(gws))
@@ -200,7 +201,7 @@ func (s *nodeSync) runChecks(checks map[string]CheckSet) {
 func (s *nodeSync) apply(ctx context.Context, d Decision) (map[string]dataplane.Result, error) {
 	if s.fwd != nil {
 		if err := s.fwd.Sync(d.Forward); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "cannot forward the old owner's connections; a planned move may reset them")
+			log.FromContext(ctx).Error(err, "cannot forward the old owner's connections; a planned move may reset them")
 		}
 	}
 	return s.dp.Sync(d.Hold)
@@ -255,7 +256,7 @@ func (s *nodeSync) logFailures(ctx context.Context, results map[string]dataplane
 		if r.Err != nil {
 			now[name] = r.Err.Error()
 			if s.failures[name] != now[name] {
-				ctrl.LoggerFrom(ctx).Error(r.Err, "cannot hold VIP on this node", "vip", name)
+				log.FromContext(ctx).Error(r.Err, "cannot hold VIP on this node", "vip", name)
 				fresh = append(fresh, name)
 			}
 		}

@@ -12,9 +12,9 @@ import (
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 )
 
-// FirstVerdictWait is how long the first election of a new VirtualIP waits for live agents
+// firstVerdictWait is how long the first election of a new VirtualIP waits for live agents
 // that have not reported a verdict yet (they normally report within milliseconds).
-const FirstVerdictWait = 2 * time.Second
+const firstVerdictWait = 2 * time.Second
 
 // Candidate is what the election knows of one node with an agent, for one VIP.
 type Candidate struct {
@@ -82,113 +82,152 @@ func Elect(in ElectionInput) Decision {
 	if err != nil {
 		return Decision{Reason: vigilv1.ReasonNoCandidate, Message: fmt.Sprintf("invalid nodeSelector: %v", err)}
 	}
-	var live, eligible []Candidate
-	var owner *Candidate
-	waiting := false
-	for _, c := range in.Candidates {
-		if !c.Alive || !selector.Matches(labels.Set(c.Labels)) {
-			continue
-		}
-		if !c.Reported {
-			// No verdict yet: not a candidate (nor a fail-open one) until it reports.
-			waiting = true
-			if c.Node == current {
-				o := c
-				owner = &o
-			}
-			continue
-		}
-		live = append(live, c)
-		if c.Eligible && !c.Draining {
-			eligible = append(eligible, c)
-		}
-		if c.Node == current {
-			o := c
-			owner = &o
-		}
-	}
-	prio := func(c Candidate) int32 { return priority(vip, c.Labels) }
-	better := func(a, b Candidate) int {
-		if d := cmp.Compare(prio(b), prio(a)); d != 0 {
-			return d
-		}
-		if d := cmp.Compare(in.Owned[a.Node], in.Owned[b.Node]); d != 0 {
-			return d
-		}
-		return cmp.Or(cmp.Compare(spreadHash(vip.Name, a.Node), spreadHash(vip.Name, b.Node)), cmp.Compare(a.Node, b.Node))
-	}
-	slices.SortFunc(eligible, better)
-	// The best MaxStandbys in takeover order: the status of a VIP that every node of a
-	// large cluster may hold must still fit its schema.
-	standbys := func(owner string) []string {
-		var out []string
-		for _, c := range eligible {
-			if c.Node != owner && len(out) < vigilv1.MaxStandbys {
-				out = append(out, c.Node)
-			}
-		}
-		return out
-	}
+	f := newField(in, selector)
+	better := f.better(in)
+	slices.SortFunc(f.eligible, better)
 	d := Decision{}
-	if taker := takenOver(vip, live); taker != nil {
-		d.Owner, d.Reason, d.Standbys = taker.Node, vigilv1.ReasonTakenOver, standbys(taker.Node)
+	if taker := takenOver(vip, f.live); taker != nil {
+		d.Owner, d.Reason, d.Standbys = taker.Node, vigilv1.ReasonTakenOver, f.standbys(taker.Node)
 		d.Message = fmt.Sprintf("%s took the address over while no controller could decide (epoch %d); it keeps it", taker.Node, vip.Status.Epoch)
 		return d
 	}
+	owner := f.owner
 	// An owner that has not reported (its agent just restarted) keeps the VIP meanwhile.
 	ownerEligible := owner != nil && (owner.Eligible || !owner.Reported) && !owner.Draining
 
 	switch {
 	case ownerEligible:
-		d.Owner = current
-		if vip.Spec.Preemption == vigilv1.PreemptionAlways && len(eligible) > 0 && prio(eligible[0]) > prio(*owner) {
-			delay := time.Duration(0)
-			if vip.Spec.PreemptionDelay != nil {
-				delay = vip.Spec.PreemptionDelay.Duration
-			}
-			best := eligible[0]
-			if waited := in.Now.Sub(best.Since); waited >= delay {
-				d.Owner, d.Reason = best.Node, vigilv1.ReasonPreempted
-				d.Message = fmt.Sprintf("%s (priority %d) preempts %s (priority %d)", best.Node, prio(best), current, prio(*owner))
-			} else {
-				d.RequeueAfter = delay - waited
-			}
-		}
-	case current == "" && waiting && in.Now.Sub(vip.CreationTimestamp.Time) < FirstVerdictWait:
+		d = f.keepOrPreempt(in, *owner)
+	case current == "" && f.waiting && in.Now.Sub(vip.CreationTimestamp.Time) < firstVerdictWait:
 		// A new VIP: give every live agent a moment for its first verdict, so that the
 		// first election already honours priorities and spreading.
 		d.Message = "waiting for the agents' first health verdicts"
-		d.RequeueAfter = FirstVerdictWait - in.Now.Sub(vip.CreationTimestamp.Time)
-	case len(eligible) > 0:
-		d.Owner = eligible[0].Node
+		d.RequeueAfter = firstVerdictWait - in.Now.Sub(vip.CreationTimestamp.Time)
+	case len(f.eligible) > 0:
+		d.Owner = f.eligible[0].Node
 		d.Reason, d.Message = moveReason(vip, current, owner, selector, in.Candidates)
 	case owner != nil:
-		// Nobody is eligible: the live owner keeps it (fail open), unless it is draining
-		// and someone else is alive — then hand over to the best live one.
-		d.Owner, d.Degraded = current, true
-		d.Message = fmt.Sprintf("no node is eligible; %s keeps the address: %s", current, owner.Reason)
-		if owner.Draining {
-			for _, c := range sortedLive(live, better) {
-				if c.Node != current && !c.Draining {
-					d.Owner, d.Reason = c.Node, vigilv1.ReasonOwnerDraining
-					d.Message = fmt.Sprintf("%s is draining and no node is eligible; %s takes the address: %s", current, c.Node, c.Reason)
-					break
-				}
-			}
-		}
-	case len(live) > 0:
-		best := sortedLive(live, better)[0]
+		d = failOpen(current, *owner, sortedLive(f.live, better))
+	case len(f.live) > 0:
+		best := sortedLive(f.live, better)[0]
 		d.Owner, d.Degraded = best.Node, true
 		d.Reason, _ = moveReason(vip, current, owner, selector, in.Candidates)
 		d.Message = fmt.Sprintf("no node is eligible; %s holds the address anyway: %s", best.Node, best.Reason)
-	case waiting:
+	case f.waiting:
 		d.Message = "waiting for the agents' first health verdicts"
 	default:
 		d.Reason, d.Message = vigilv1.ReasonNoCandidate, "no live agent on a node matching nodeSelector"
 	}
-	d.Standbys = standbys(d.Owner)
+	d.Standbys = f.standbys(d.Owner)
 	if d.Owner == current && d.Reason != vigilv1.ReasonNoCandidate {
 		d.Reason = ""
+	}
+	return d
+}
+
+// field is the election's view of the candidates for one VIP.
+type field struct {
+	vip *vigilv1.VirtualIP
+	// live candidates that have reported a verdict, eligible the ones among them that may
+	// hold the VIP (best first once sorted).
+	live, eligible []Candidate
+	owner          *Candidate // the current owner, if it is a live candidate
+	waiting        bool       // a live candidate has not reported its first verdict yet
+}
+
+// newField sorts the candidates out: only live agents on nodes the selector matches count,
+// and one that has not reported a verdict yet is a candidate for nothing (not even fail
+// open) until it does.
+func newField(in ElectionInput, selector labels.Selector) field {
+	f := field{vip: in.VIP}
+	current := in.VIP.Status.Owner
+	for _, c := range in.Candidates {
+		if !c.Alive || !selector.Matches(labels.Set(c.Labels)) {
+			continue
+		}
+		if c.Node == current {
+			o := c
+			f.owner = &o
+		}
+		if !c.Reported {
+			f.waiting = true
+			continue
+		}
+		f.live = append(f.live, c)
+		if c.Eligible && !c.Draining {
+			f.eligible = append(f.eligible, c)
+		}
+	}
+	return f
+}
+
+func (f *field) priority(c Candidate) int32 { return priority(f.vip, c.Labels) }
+
+// better orders candidates best first: highest priority, then fewest VIPs held, then a
+// stable hash of (VIP, node) so that VIPs spread across equal nodes.
+func (f *field) better(in ElectionInput) func(a, b Candidate) int {
+	return func(a, b Candidate) int {
+		if d := cmp.Compare(f.priority(b), f.priority(a)); d != 0 {
+			return d
+		}
+		if d := cmp.Compare(in.Owned[a.Node], in.Owned[b.Node]); d != 0 {
+			return d
+		}
+		return cmp.Or(cmp.Compare(spreadHash(f.vip.Name, a.Node), spreadHash(f.vip.Name, b.Node)), cmp.Compare(a.Node, b.Node))
+	}
+}
+
+// standbys are the best MaxStandbys eligible candidates other than owner, in takeover
+// order: the status of a VIP that every node of a large cluster may hold must still fit
+// its schema.
+func (f *field) standbys(owner string) []string {
+	var out []string
+	for _, c := range f.eligible {
+		if c.Node != owner && len(out) < vigilv1.MaxStandbys {
+			out = append(out, c.Node)
+		}
+	}
+	return out
+}
+
+// keepOrPreempt keeps the VIP on its eligible owner, unless preemption is Always and the
+// best eligible node has a higher priority and has been eligible for preemptionDelay; if
+// it has not been for long enough yet, the decision asks to be looked at again then.
+func (f *field) keepOrPreempt(in ElectionInput, owner Candidate) Decision {
+	d := Decision{Owner: owner.Node}
+	spec := &f.vip.Spec
+	if spec.Preemption != vigilv1.PreemptionAlways || len(f.eligible) == 0 || f.priority(f.eligible[0]) <= f.priority(owner) {
+		return d
+	}
+	delay := time.Duration(0)
+	if spec.PreemptionDelay != nil {
+		delay = spec.PreemptionDelay.Duration
+	}
+	best := f.eligible[0]
+	waited := in.Now.Sub(best.Since)
+	if waited < delay {
+		d.RequeueAfter = delay - waited
+		return d
+	}
+	d.Owner, d.Reason = best.Node, vigilv1.ReasonPreempted
+	d.Message = fmt.Sprintf("%s (priority %d) preempts %s (priority %d)", best.Node, f.priority(best), owner.Node, f.priority(owner))
+	return d
+}
+
+// failOpen decides when nobody is eligible but the owner is live: it keeps the VIP,
+// unless it is draining and someone else is alive — then the best live one takes it.
+func failOpen(current string, owner Candidate, live []Candidate) Decision {
+	d := Decision{Owner: current, Degraded: true}
+	d.Message = fmt.Sprintf("no node is eligible; %s keeps the address: %s", current, owner.Reason)
+	if !owner.Draining {
+		return d
+	}
+	for _, c := range live {
+		if c.Node != current && !c.Draining {
+			d.Owner, d.Reason = c.Node, vigilv1.ReasonOwnerDraining
+			d.Message = fmt.Sprintf("%s is draining and no node is eligible; %s takes the address: %s", current, c.Node, c.Reason)
+			break
+		}
 	}
 	return d
 }

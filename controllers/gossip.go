@@ -24,9 +24,9 @@ const rejoinEvery = time.Second
 // controllerMemberPrefix names the controller's memberlist member, apart from node names.
 const controllerMemberPrefix = "vigil-controller/"
 
-// Gossip makes the leading controller a memberlist member, so that it learns of an agent's
+// gossipMember makes the leading controller a memberlist member, so that it learns of an agent's
 // death first-hand, within a few hundred milliseconds.
-type Gossip struct {
+type gossipMember struct {
 	Client    client.Client
 	Namespace string
 	Options   membership.Options
@@ -42,10 +42,10 @@ type Gossip struct {
 }
 
 // NeedLeaderElection: only the leader is a member.
-func (g *Gossip) NeedLeaderElection() bool { return true }
+func (g *gossipMember) NeedLeaderElection() bool { return true }
 
 // Start runs the member until ctx is done.
-func (g *Gossip) Start(ctx context.Context) error {
+func (g *gossipMember) Start(ctx context.Context) error {
 	keys, err := membership.EnsureKeys(ctx, g.Client, g.Namespace)
 	if err != nil {
 		return fmt.Errorf("memberlist key: %w", err)
@@ -60,7 +60,7 @@ func (g *Gossip) Start(ctx context.Context) error {
 	g.mu.Lock()
 	g.member = m
 	g.mu.Unlock()
-	defer m.Leave(500 * time.Millisecond)
+	defer m.Leave()
 	g.Log.Info("memberlist started", "address", m.Address())
 	t := time.NewTicker(rejoinEvery)
 	defer t.Stop()
@@ -90,7 +90,7 @@ func (g *Gossip) Start(ctx context.Context) error {
 // agent that gossips (its NodeAgent has a memberlist address) but is not on it a moment
 // after the join is dead — memberlist does not tell a newcomer of deaths that happened
 // before it joined, and waiting for its heartbeat would take the heartbeat timeout.
-func (g *Gossip) Members() map[string]membership.State {
+func (g *gossipMember) Members() map[string]membership.State {
 	g.mu.Lock()
 	m, joined, gossiping := g.member, g.joined, g.gossiping
 	g.mu.Unlock()

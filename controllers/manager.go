@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
@@ -87,8 +88,9 @@ func (o *Options) Validate() error {
 }
 
 // Run runs the controller manager until ctx is done.
-func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Logger:                 logger,
 		Scheme:                 scheme.New(),
 		Metrics:                o.Metrics.ServerOptions(),
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
@@ -113,15 +115,15 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	wake := make(chan event.GenericEvent, 1)
 	observer := &Observer{}
-	watcher := &LivenessWatcher{Client: mgr.GetClient(), Clock: clock.RealClock{}, Observer: observer, Timeout: o.AgentHeartbeatTimeout,
-		Every: livenessCheckEvery, Wake: wake, Metrics: metrics}
+	watcher := &livenessWatcher{Client: mgr.GetClient(), Clock: clock.RealClock{}, Observer: observer, Timeout: o.AgentHeartbeatTimeout,
+		Every: livenessCheckEvery, Wake: wake, metrics: metrics}
 	r := &VirtualIPReconciler{
 		Client: mgr.GetClient(), Clock: clock.RealClock{}, Recorder: mgr.GetEventRecorder("vigil-controller"),
-		HeartbeatTimeout: o.AgentHeartbeatTimeout, Wake: wake, Metrics: metrics, Observer: observer,
+		HeartbeatTimeout: o.AgentHeartbeatTimeout, Wake: wake, metrics: metrics, Observer: observer,
 	}
 	if o.Memberlist.Bind != "" {
-		g := &Gossip{Client: mgr.GetClient(), Namespace: o.LeaderElectionNamespace, Options: o.Memberlist,
-			Advertise: os.Getenv("POD_IP"), Log: ctrl.Log.WithName("gossip"), OnChange: watcher.Poke}
+		g := &gossipMember{Client: mgr.GetClient(), Namespace: o.LeaderElectionNamespace, Options: o.Memberlist,
+			Advertise: os.Getenv("POD_IP"), Log: logger.WithName("gossip"), OnChange: watcher.Poke}
 		r.Members, watcher.Members = g.Members, g.Members
 		if err := mgr.Add(g); err != nil {
 			return fmt.Errorf("adding memberlist: %w", err)
@@ -147,7 +149,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 
 // registerMetrics registers the build, controller and memberlist metrics on
 // controller-runtime's registry, and keeps vigil_controller_leader true while leading.
-func registerMetrics(mgr ctrl.Manager, o *Options) (*Metrics, error) {
+func registerMetrics(mgr ctrl.Manager, o *Options) (*metrics, error) {
 	leading := func() bool {
 		select {
 		case <-mgr.Elected():
@@ -156,7 +158,7 @@ func registerMetrics(mgr ctrl.Manager, o *Options) (*Metrics, error) {
 			return false
 		}
 	}
-	m := NewMetrics()
+	m := newMetrics()
 	if err := m.Register(ctrlmetrics.Registry, mgr.GetCache(), leading); err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}

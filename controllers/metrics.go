@@ -18,9 +18,9 @@ import (
 	"vigil.dev/vigil/internal/version"
 )
 
-// Metrics are the controller's vigil_* metrics. Per-VirtualIP series are labelled with the
-// VirtualIP's name, never its address. A nil *Metrics records nothing (tests).
-type Metrics struct {
+// metrics are the controller's vigil_* metrics. Per-VirtualIP series are labelled with the
+// VirtualIP's name, never its address. A nil *metrics records nothing (tests).
+type metrics struct {
 	ownerChanges *prometheus.CounterVec
 	failover     *prometheus.HistogramVec
 	decisions    *prometheus.CounterVec
@@ -31,12 +31,12 @@ type Metrics struct {
 	alive map[string]bool        // NodeAgent name -> alive, as the liveness watcher last saw it
 }
 
-// FailoverBuckets span a sub-second memberlist failover to a 30 s heartbeat timeout.
-var FailoverBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 20, 30}
+// failoverBuckets span a sub-second memberlist failover to a 30 s heartbeat timeout.
+var failoverBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 20, 30}
 
-// NewMetrics returns the controller's metrics, not registered yet.
-func NewMetrics() *Metrics {
-	return &Metrics{
+// newMetrics returns the controller's metrics, not registered yet.
+func newMetrics() *metrics {
+	return &metrics{
 		ownerChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_virtualip_owner_changes_total",
 			Help: "Owner changes decided by this controller, by reason (Elected, OwnerLost, OwnerUnhealthy, OwnerDraining, Preempted, NotSelected, NoCandidate, AddressInUse).",
@@ -44,7 +44,7 @@ func NewMetrics() *Metrics {
 		failover: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "vigil_virtualip_failover_duration_seconds",
 			Help:    "Time from the controller's detection of a fault (memberlist's death notice, or the decision to move) to the new owner's report that it bound the address, by reason of the move.",
-			Buckets: FailoverBuckets,
+			Buckets: failoverBuckets,
 		}, []string{"reason"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_controller_election_decisions_total",
@@ -61,7 +61,7 @@ func NewMetrics() *Metrics {
 
 // Register adds the metrics, and collectors of the VirtualIPs in reader (the manager's
 // cache) exported while leading() is true, to reg.
-func (m *Metrics) Register(reg prometheus.Registerer, reader client.Reader, leading func() bool) error {
+func (m *metrics) Register(reg prometheus.Registerer, reader client.Reader, leading func() bool) error {
 	for _, c := range m.collectors(reader, leading) {
 		if err := reg.Register(c); err != nil {
 			return err
@@ -70,7 +70,7 @@ func (m *Metrics) Register(reg prometheus.Registerer, reader client.Reader, lead
 	return nil
 }
 
-func (m *Metrics) collectors(reader client.Reader, leading func() bool) []prometheus.Collector {
+func (m *metrics) collectors(reader client.Reader, leading func() bool) []prometheus.Collector {
 	return []prometheus.Collector{m.ownerChanges, m.failover, m.decisions, m.leader,
 		&virtualIPCollector{reader: reader, leading: leading}, &nodeAgentCollector{metrics: m, leading: leading}}
 }
@@ -78,13 +78,13 @@ func (m *Metrics) collectors(reader client.Reader, leading func() bool) []promet
 // MetricDescriptions describes every vigil_* metric the controller can export, memberlist's
 // included (docs/operations.md is checked against it).
 func MetricDescriptions() []*prometheus.Desc {
-	cs := append(NewMetrics().collectors(nil, func() bool { return false }), version.NewCollector())
+	cs := append(newMetrics().collectors(nil, func() bool { return false }), version.NewCollector())
 	cs = append(cs, membership.NewMetrics().Collectors()...)
 	return promutil.Describe(cs...)
 }
 
 // SetLeader records whether this replica leads.
-func (m *Metrics) SetLeader(leading bool) {
+func (m *metrics) SetLeader(leading bool) {
 	if m == nil {
 		return
 	}
@@ -112,7 +112,7 @@ var failoverReasons = map[string]bool{
 
 // observeElection counts a decision and, when the owner changed, the move and its start.
 // detected is when the controller learnt of the fault (its own clock).
-func (m *Metrics) observeElection(vip *vigilv1.VirtualIP, old, desired *vigilv1.VirtualIPStatus, detected time.Time) {
+func (m *metrics) observeElection(vip *vigilv1.VirtualIP, old, desired *vigilv1.VirtualIPStatus, detected time.Time) {
 	if m == nil {
 		return
 	}
@@ -139,7 +139,7 @@ func (m *Metrics) observeElection(vip *vigilv1.VirtualIP, old, desired *vigilv1.
 
 // observeBound records the failover duration once the owner reports the bind of the epoch
 // that a move started.
-func (m *Metrics) observeBound(vip *vigilv1.VirtualIP, s *vigilv1.VirtualIPStatus, now time.Time) {
+func (m *metrics) observeBound(vip *vigilv1.VirtualIP, s *vigilv1.VirtualIPStatus, now time.Time) {
 	if m == nil {
 		return
 	}
@@ -161,7 +161,7 @@ func (m *Metrics) observeBound(vip *vigilv1.VirtualIP, s *vigilv1.VirtualIPStatu
 }
 
 // forget drops what is pending for a deleted VirtualIP.
-func (m *Metrics) forget(name string) {
+func (m *metrics) forget(name string) {
 	if m == nil {
 		return
 	}
@@ -171,7 +171,7 @@ func (m *Metrics) forget(name string) {
 }
 
 // setAlive records the liveness watcher's view of the agents.
-func (m *Metrics) setAlive(alive map[string]bool) {
+func (m *metrics) setAlive(alive map[string]bool) {
 	if m == nil {
 		return
 	}
@@ -207,11 +207,15 @@ func (c *virtualIPCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// collectListTimeout bounds the VirtualIP list a scrape makes: Prometheus's own scrape
+// timeout is 10 s by default, and a scrape that gets an error is better than none.
+const collectListTimeout = 5 * time.Second
+
 func (c *virtualIPCollector) Collect(ch chan<- prometheus.Metric) {
 	if !c.leading() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), collectListTimeout)
 	defer cancel()
 	var list vigilv1.VirtualIPList
 	if err := c.reader.List(ctx, &list); err != nil {
@@ -235,7 +239,7 @@ func (c *virtualIPCollector) Collect(ch chan<- prometheus.Metric) {
 
 // nodeAgentCollector exports the liveness watcher's last view of the agents.
 type nodeAgentCollector struct {
-	metrics *Metrics
+	metrics *metrics
 	leading func() bool
 }
 

@@ -45,8 +45,8 @@ type VirtualIPReconciler struct {
 	// Wake receives an event whenever liveness may have changed (memberlist, timers): every
 	// VirtualIP is then looked at again.
 	Wake chan event.GenericEvent
-	// Metrics records decisions, moves and failover durations (nil: none).
-	Metrics *Metrics
+	// metrics records decisions, moves and failover durations (nil: none).
+	metrics *metrics
 	// Observer dates what the controller sees change, on its own clock.
 	Observer *Observer
 
@@ -81,7 +81,7 @@ func (r *VirtualIPReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Client.Get(ctx, req.NamespacedName, &vip); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			r.forget(req.Name)
-			r.Metrics.forget(req.Name)
+			r.metrics.forget(req.Name)
 			r.Observer.ForgetVIP(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -110,8 +110,8 @@ func (r *VirtualIPReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 		r.announceConflict(ctx, patched, vip.Status.Conditions, in)
 	}
-	r.Metrics.observeElection(&vip, &vip.Status, &desired, detectedAt(vip.Status.Owner, desired.Owner, members, now))
-	r.Metrics.observeBound(&vip, &desired, now)
+	r.metrics.observeElection(&vip, &vip.Status, &desired, detectedAt(vip.Status.Owner, desired.Owner, members, now))
+	r.metrics.observeBound(&vip, &desired, now)
 	return ctrl.Result{RequeueAfter: in.Decision.RequeueAfter}, nil
 }
 

@@ -24,11 +24,11 @@ import (
 // made before they were owned by their Node).
 const orphanGrace = time.Minute
 
-// LivenessWatcher wakes the VirtualIP reconciler when an agent's liveness changes without
+// livenessWatcher wakes the VirtualIP reconciler when an agent's liveness changes without
 // any object changing: a heartbeat that stops changing (the agent died, memberlist is not
 // there to say so). memberlist's own events wake it directly. It also removes the
 // NodeAgents of Nodes that are gone, so that they stop counting anywhere.
-type LivenessWatcher struct {
+type livenessWatcher struct {
 	Client   client.Client
 	Clock    clock.PassiveClock
 	Observer *Observer
@@ -36,17 +36,17 @@ type LivenessWatcher struct {
 	Timeout  time.Duration
 	Every    time.Duration
 	Wake     chan<- event.GenericEvent
-	// Metrics exports the agents' liveness (nil: not exported).
-	Metrics *Metrics
+	// metrics exports the agents' liveness (nil: not exported).
+	metrics *metrics
 
 	orphanSince map[string]time.Time // NodeAgent -> first seen without its Node
 }
 
 // NeedLeaderElection: only the leader elects.
-func (w *LivenessWatcher) NeedLeaderElection() bool { return true }
+func (w *livenessWatcher) NeedLeaderElection() bool { return true }
 
 // Start checks liveness every w.Every until ctx is done.
-func (w *LivenessWatcher) Start(ctx context.Context) error {
+func (w *livenessWatcher) Start(ctx context.Context) error {
 	t := time.NewTicker(w.Every)
 	defer t.Stop()
 	var last map[string]bool
@@ -66,13 +66,13 @@ func (w *LivenessWatcher) Start(ctx context.Context) error {
 			w.Poke()
 		}
 		last = alive
-		w.Metrics.setAlive(alive)
+		w.metrics.setAlive(alive)
 		w.removeOrphans(ctx, agents.Items)
 	}
 }
 
 // alive is every agent's liveness now.
-func (w *LivenessWatcher) alive(agents []vigilv1.NodeAgent) map[string]bool {
+func (w *livenessWatcher) alive(agents []vigilv1.NodeAgent) map[string]bool {
 	var members map[string]membership.State
 	if w.Members != nil {
 		members = w.Members()
@@ -93,7 +93,7 @@ func (w *LivenessWatcher) alive(agents []vigilv1.NodeAgent) map[string]bool {
 
 // removeOrphans deletes the NodeAgents whose Node this controller has seen missing for
 // orphanGrace (on its own clock: a creation time is the API server's).
-func (w *LivenessWatcher) removeOrphans(ctx context.Context, agents []vigilv1.NodeAgent) {
+func (w *livenessWatcher) removeOrphans(ctx context.Context, agents []vigilv1.NodeAgent) {
 	now := w.Clock.Now()
 	if w.orphanSince == nil {
 		w.orphanSince = map[string]time.Time{}
@@ -123,6 +123,6 @@ func (w *LivenessWatcher) removeOrphans(ctx context.Context, agents []vigilv1.No
 }
 
 // Poke wakes the reconciler without blocking.
-func (w *LivenessWatcher) Poke() {
+func (w *livenessWatcher) Poke() {
 	chans.TrySend(w.Wake, event.GenericEvent{Object: &vigilv1.NodeAgent{}})
 }

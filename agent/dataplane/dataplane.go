@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"vigil.dev/vigil/agent/address"
 	"vigil.dev/vigil/agent/announce"
@@ -186,18 +187,17 @@ func (d *Dataplane) speak(ctx context.Context, s *speaker, burst bool) {
 	if p.Refresh <= 0 {
 		return
 	}
-	t := time.NewTicker(p.Refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := d.ann.Announce(ctx, ifname, addr, 1, 0); err != nil && ctx.Err() == nil {
-				d.log.Error(err, "refreshing announcement", "address", addr.String(), "interface", ifname)
-			}
-		}
+	// The burst has just announced: the first refresh is one period later.
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(p.Refresh):
 	}
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		if err := d.ann.Announce(ctx, ifname, addr, 1, 0); err != nil && ctx.Err() == nil {
+			d.log.Error(err, "refreshing announcement", "address", addr.String(), "interface", ifname)
+		}
+	}, p.Refresh)
 }
 
 // announceRetry spaces the attempts of a burst that failed (an interface just back up

@@ -9,7 +9,10 @@ const (
 	// Unknown is the state before the first verdict. It counts as not passing: a node is
 	// not eligible for a VIP until its checks have succeeded (successThreshold times).
 	Unknown State = iota
+	// Passing means Rise successes in a row, and not Fall failures in a row since.
 	Passing
+	// Failing means Fall failures in a row (one, for an Unknown check), and not Rise successes
+	// in a row since.
 	Failing
 )
 

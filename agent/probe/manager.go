@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 )
@@ -181,30 +182,33 @@ func (m *Manager) run(ctx context.Context, sp *sharedProbe, prober Prober, inter
 	}
 	// The first probe soon, at a random point of the first tenth of the interval, so that
 	// many probes do not fire together.
-	timer := time.NewTimer(time.Duration(rand.Int64N(int64(interval/10) + 1)))
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		start := time.Now()
-		err := prober.Probe(pctx)
-		took := time.Since(start)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		m.probesRun.Add(1)
-		if err != nil {
-			m.probesFailed.Add(1)
-		}
-		m.observe(sp, prober.String(), err, took)
-		// ±2% jitter keeps probes apart without stretching failureThreshold × interval.
-		timer.Reset(interval + time.Duration((rand.Float64()*0.04-0.02)*float64(interval)))
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(time.Duration(rand.Int64N(int64(interval/10) + 1))):
 	}
+	// Then one every interval after the last ended, up to 2% later to keep probes apart
+	// without stretching failureThreshold × interval.
+	wait.JitterUntilWithContext(ctx, func(ctx context.Context) { m.probeOnce(ctx, sp, prober, timeout) }, interval, probeJitter, true)
+}
+
+// probeJitter is how much later than its interval a probe may run (a fraction of it).
+const probeJitter = 0.02
+
+func (m *Manager) probeOnce(ctx context.Context, sp *sharedProbe, prober Prober, timeout time.Duration) {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	start := time.Now()
+	err := prober.Probe(pctx)
+	took := time.Since(start)
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	m.probesRun.Add(1)
+	if err != nil {
+		m.probesFailed.Add(1)
+	}
+	m.observe(sp, prober.String(), err, took)
 }
 
 // observe feeds one result to every check of the probe and reports eligibility changes.

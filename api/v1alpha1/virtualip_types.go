@@ -57,6 +57,7 @@ const (
 // +kubebuilder:validation:Enum=HTTP;HTTPS
 type HTTPScheme string
 
+// The schemes an HTTP health check speaks.
 const (
 	HTTPSchemeHTTP  HTTPScheme = "HTTP"
 	HTTPSchemeHTTPS HTTPScheme = "HTTPS"

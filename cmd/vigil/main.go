@@ -73,7 +73,7 @@ func run(args []string) error {
 		var o controllers.Options
 		o.BindFlags(fs)
 		validate = o.Validate
-		start = func(ctx context.Context, cfg *rest.Config) error { return controllers.Run(ctx, cfg, o) }
+		start = func(ctx context.Context, cfg *rest.Config) error { return controllers.Run(ctx, cfg, o, ctrl.Log) }
 	case "agent":
 		var o agent.Options
 		o.BindFlags(fs)

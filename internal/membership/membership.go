@@ -22,6 +22,11 @@ import (
 // 7946, which MetalLB's speakers (and Docker Swarm, Serf) already use on the host network.
 const DefaultBind = ":7952"
 
+// leaveTimeout bounds how long Leave waits for the leave message to go out: at 100 ms
+// probes peers hear it well within, and then mark the member left rather than suspect it
+// and declare it dead; a shutdown is not held up longer.
+const leaveTimeout = 500 * time.Millisecond
+
 // Options are the memberlist settings exposed as flags.
 type Options struct {
 	Bind          string // host:port to listen on (TCP and UDP)
@@ -268,8 +273,8 @@ func (m *Member) Address() string {
 }
 
 // Leave tells the others this member is going, then stops it.
-func (m *Member) Leave(timeout time.Duration) {
-	_ = m.ml.Leave(timeout)
+func (m *Member) Leave() {
+	_ = m.ml.Leave(leaveTimeout)
 	_ = m.ml.Shutdown()
 	m.metrics.SetUp(false)
 	m.metrics.setKeys(nil)
