@@ -50,7 +50,9 @@ verify: tools ## Fail when generated code or manifests are stale.
 .PHONY: lint
 lint: ## go vet, gofmt and golangci-lint.
 	go vet ./...
-	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
+	@# The files git tracks or would add, as they are in the tree: a move not yet staged still counts.
+	@files=$$(git ls-files --cached --others --exclude-standard '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'); \
+	  unformatted=$$(for f in $$files; do if [[ -f $$f ]]; then echo "$$f"; fi; done | xargs -r gofmt -l); \
 	  if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted (run: gofmt -w .)"; exit 1; fi
 	hack/tools.sh install-lint
 	$(GOLANGCI_LINT) run ./...
@@ -73,6 +75,11 @@ IMAGE ?= ghcr.io/vigil-dev/vigil
 # Where `make image` writes linux_<arch>/vigil and vigil-image.tar (test/image uses a temp dir).
 IMAGE_DIR ?= bin
 CA_BUNDLE := /etc/ssl/certs/ca-certificates.crt
+
+.PHONY: lab
+lab: ## Build bin/lab, the lab's CLI, and bin/labhelper, the processes the lab runs in its namespaces.
+	go build -o bin/lab ./hack/lab
+	go build -o bin/labhelper ./test/labhelper
 
 .PHONY: image
 image: IMAGE_STARTED = $(shell date +%s%N)
@@ -110,18 +117,15 @@ SYSTEMS ?= vigil,keepalived-default,keepalived-tuned
 SCENARIOS ?= node-crash,service-down,planned
 
 .PHONY: bench-failover
-bench-failover: tools ## Failover benchmark in the lab (TRIALS=20 SYSTEMS=... SCENARIOS=...): table, docs/bench/failover.json, docs/benchmarks.md.
-	go build -o bin/lab ./hack/lab
+bench-failover: tools lab ## Failover benchmark in the lab (TRIALS=20 SYSTEMS=... SCENARIOS=...): table, docs/bench/failover.json, docs/benchmarks.md.
 	KUBEBUILDER_ASSETS=$(ASSETS) bin/lab bench-failover --trials $(TRIALS) --systems $(SYSTEMS) --scenarios $(SCENARIOS)
 
 .PHONY: bench-announce
-bench-announce: ## How soon a client's ARP/ND entry follows a moved VIP (MOVES=20), with the no-announcement baseline.
-	go build -o bin/lab ./hack/lab
+bench-announce: lab ## How soon a client's ARP/ND entry follows a moved VIP (MOVES=20), with the no-announcement baseline.
 	bin/lab bench-announce --moves $(or $(MOVES),20)
 
 .PHONY: bench-probes
-bench-probes: ## CPU, RSS, goroutines and FDs of 100 VIPs x 3 checks at 1 s, shared and distinct targets (VIPS=100 DURATION=60s).
-	go build -o bin/lab ./hack/lab
+bench-probes: lab ## CPU, RSS, goroutines and FDs of 100 VIPs x 3 checks at 1 s, shared and distinct targets (VIPS=100 DURATION=60s).
 	bin/lab bench-probes --vips $(or $(VIPS),100) --for $(or $(DURATION),60s)
 	bin/lab bench-probes --vips $(or $(VIPS),100) --for $(or $(DURATION),60s) --distinct
 
@@ -129,16 +133,14 @@ bench-probes: ## CPU, RSS, goroutines and FDs of 100 VIPs x 3 checks at 1 s, sha
 # (Vigil's start and the final settle come on top); SEED, when given, replays a schedule (the report
 # names each run's seed); LOGS, when given, keeps the processes' logs there.
 .PHONY: chaos
-chaos: tools build ## Random real faults in a 4-node lab, invariants checked all along (DURATION=10m SEED=... LOGS=dir): docs/bench/chaos.json and a summary.
-	go build -o bin/lab ./hack/lab
+chaos: tools build lab ## Random real faults in a 4-node lab, invariants checked all along (DURATION=10m SEED=... LOGS=dir): docs/bench/chaos.json and a summary.
 	KUBEBUILDER_ASSETS=$(ASSETS) VIGIL_TOOLS_BIN=$(TOOLS_BIN) bin/lab chaos --vigil bin/vigil --for $(or $(DURATION),10m) \
 	  $(if $(SEED),--seed $(SEED)) $(if $(LOGS),--logs $(LOGS)) --out docs/bench/chaos.json
 
 ##@ Demo
 
 .PHONY: demo
-demo: tools build ## A 3-node lab with a real API server, Vigil, the sample VIPs and a client's view.
-	go build -o bin/lab ./hack/lab
+demo: tools build lab ## A 3-node lab with a real API server, Vigil, the sample VIPs and a client's view.
 	KUBEBUILDER_ASSETS=$(ASSETS) bin/lab demo --vigil bin/vigil
 
 ##@ Tools

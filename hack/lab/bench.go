@@ -2,60 +2,53 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"strings"
-	"syscall"
+	"time"
 
+	"vigil.dev/vigil/test/bench"
 	"vigil.dev/vigil/test/lab"
 )
 
-// systems are the failover implementations the benchmark knows.
-func systemByName(name string) (lab.FailoverSystem, error) {
-	switch name {
-	case "keepalived-default":
-		return &lab.Keepalived{VIP: lab.VIPv4(0)}, nil
-	case "keepalived-tuned":
-		return &lab.Keepalived{Tuned: true, VIP: lab.VIPv4(0)}, nil
-	case "vigil":
-		return &lab.Vigil{VIP: lab.VIPv4(0)}, nil
-	}
-	return nil, fmt.Errorf("unknown system %q (want vigil, keepalived-default or keepalived-tuned)", name)
-}
-
-// benchFailover runs the failover benchmark and writes docs/bench/failover.json and the
-// table in docs/benchmarks.md.
+// benchFailover runs the failover benchmark (package test/bench), a lab per system, and
+// writes docs/bench/failover.json and the table in docs/benchmarks.md.
 func benchFailover(fs *flag.FlagSet, args []string) error {
 	trials := fs.Int("trials", 20, "trials per system and scenario")
-	systems := fs.String("systems", "vigil,keepalived-default,keepalived-tuned", "comma-separated systems")
-	scenarios := fs.String("scenarios", strings.Join(lab.Scenarios, ","), "comma-separated scenarios")
+	systems := fs.String("systems", strings.Join(bench.Systems, ","), "comma-separated systems")
+	scenarios := fs.String("scenarios", strings.Join(bench.Scenarios, ","), "comma-separated scenarios")
 	out := fs.String("out", "docs/bench/failover.json", "JSON results (rows of other systems are kept)")
 	doc := fs.String("doc", "docs/benchmarks.md", "Markdown page whose failover table is regenerated")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *trials < 1 || *trials > 1000 {
-		return fmt.Errorf("--trials must be 1..1000")
+		return errors.New("--trials must be 1..1000")
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var fresh []lab.BenchResult
+	var fresh []bench.FailoverResult
 	for _, name := range strings.Split(*systems, ",") {
-		sys, err := systemByName(strings.TrimSpace(name))
+		sys, err := bench.System(strings.TrimSpace(name))
 		if err != nil {
 			return err
 		}
-		results, benchErr := benchOne(ctx, sys, self, *trials, strings.Split(*scenarios, ","))
+		var results []bench.FailoverResult
+		cfg := lab.Config{Nodes: 3, WithoutControlPlane: !sys.NeedsControlPlane()}
+		benchErr := withLab(cfg, func(ctx context.Context, l *lab.Lab) error {
+			if err := sys.Start(l); err != nil {
+				return err
+			}
+			var err error
+			results, err = bench.RunFailover(ctx, l, sys, bench.FailoverOptions{
+				Trials: *trials, Scenarios: strings.Split(*scenarios, ","), Logf: logf,
+				VIP: fmt.Sprintf("http://%s/", lab.VIPv4(0)),
+			})
+			return err
+		})
 		fresh = append(fresh, results...)
 		// Record every finished scenario, also when a later one failed.
-		if err := record(*out, *doc, results); err != nil {
+		if err := bench.RecordResults(*out, *doc, results); err != nil {
 			return err
 		}
 		if benchErr != nil {
@@ -63,41 +56,40 @@ func benchFailover(fs *flag.FlagSet, args []string) error {
 		}
 	}
 	fmt.Println()
-	fmt.Print(lab.Table(fresh))
+	fmt.Print(bench.Table(fresh))
 	fmt.Printf("\nresults in %s and %s\n", *out, *doc)
 	return nil
 }
 
-func record(out, doc string, results []lab.BenchResult) error {
-	old, err := lab.ReadResults(out)
-	if err != nil {
+// benchAnnounce measures how soon a client's neighbour entry follows a VIP that moved,
+// with Vigil's announcements, and (as the baseline) without any.
+func benchAnnounce(fs *flag.FlagSet, args []string) error {
+	moves := fs.Int("moves", 20, "moves per address family")
+	baseline := fs.Bool("baseline", true, "also measure one move per family without announcements (up to 90 s each)")
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	all := lab.MergeResults(old, results)
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	if err := lab.WriteResults(out, all); err != nil {
-		return err
-	}
-	return lab.UpdateBenchmarksDoc(doc, all)
+	return withLab(lab.Config{Nodes: 2, WithoutControlPlane: true}, func(ctx context.Context, l *lab.Lab) error {
+		return bench.Announce(ctx, l, *moves, *baseline, os.Stdout)
+	})
 }
 
-func benchOne(ctx context.Context, sys lab.FailoverSystem, self string, trials int, scenarios []string) ([]lab.BenchResult, error) {
-	l, err := lab.Up(ctx, lab.Config{Nodes: 3, WithoutControlPlane: !sys.NeedsControlPlane(), HelperBin: self, Logf: logf})
-	if err != nil {
-		return nil, err
+// benchProbes measures the cost of the agent's probes: a process in a lab node runs
+// VIPS × 3 checks (ICMP to the gateway, TCP and HTTP to the node's service) every second,
+// like an agent, and reports its CPU, memory, goroutines and file descriptors.
+func benchProbes(fs *flag.FlagSet, args []string) error {
+	var o bench.ProbesOptions
+	fs.IntVar(&o.VIPs, "vips", 100, "VIPs, each with an ICMP, a TCP and an HTTP check at 1 s")
+	fs.DurationVar(&o.Duration, "for", 60*time.Second, "measurement time after a 5 s warm-up (at most 10m)")
+	fs.StringVar(&o.Checks, "checks", "icmp,tcp,http", "check kinds per VIP")
+	fs.BoolVar(&o.Distinct, "distinct", false, "give every VIP its own targets (127.0.0.x), so that no probe is shared")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	defer func() {
-		if err := l.Down(); err != nil {
-			logf("tearing down: %v", err)
-		}
-	}()
-	if err := sys.Start(l); err != nil {
-		return nil, err
+	if o.VIPs < 1 || o.VIPs > 1000 || o.Duration <= 0 || o.Duration > 10*time.Minute {
+		return errors.New("--vips 1..1000 and --for up to 10m")
 	}
-	return lab.RunFailoverBench(ctx, l, sys, lab.BenchOptions{
-		Trials: trials, Scenarios: scenarios, Logf: logf,
-		VIP: fmt.Sprintf("http://%s/", lab.VIPv4(0)),
+	return withLab(lab.Config{Nodes: 1, WithoutControlPlane: true}, func(ctx context.Context, l *lab.Lab) error {
+		return bench.Probes(ctx, l, o, os.Stdout)
 	})
 }

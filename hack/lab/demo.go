@@ -6,10 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"vigil.dev/vigil/test/lab"
@@ -34,26 +32,26 @@ func demo(fs *flag.FlagSet, args []string) error {
 	if _, err := os.Stat(vigilBin); err != nil {
 		return fmt.Errorf("no vigil binary at %s: run make build: %w", vigilBin, err)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	say("bringing up the lab: real etcd + kube-apiserver, 3 nodes, a client, each in its own network namespace")
-	l, err := lab.Up(ctx, lab.Config{Nodes: 3, HelperBin: self, Logf: logf})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		say("tearing the lab down")
-		if err := l.Down(); err != nil {
-			fmt.Fprintf(os.Stderr, "teardown: %v\n", err)
+	return withLab(lab.Config{Nodes: 3}, func(ctx context.Context, l *lab.Lab) error {
+		defer say("tearing the lab down")
+		fmt.Print(l)
+		kubectl := func(args ...string) (string, error) {
+			fmt.Printf("$ kubectl %s\n", strings.Join(args, " "))
+			out, err := l.Kubectl(args...)
+			fmt.Print(out)
+			return out, err
 		}
-	}()
-	fmt.Print(l)
+		if err := demoInstall(ctx, l, vigilBin, kubectl); err != nil {
+			return err
+		}
+		return demoFailover(l, kubectl)
+	})
+}
 
+// demoInstall installs Vigil with helm, starts it, applies the samples (and an invalid
+// one, which the API server rejects) and waits for every sample to be Ready.
+func demoInstall(ctx context.Context, l *lab.Lab, vigilBin string, kubectl func(...string) (string, error)) error {
 	say("installing Vigil: helm install vigil charts/vigil --namespace vigil-system")
 	inst, err := l.InstallVigil(ctx)
 	if err != nil {
@@ -73,12 +71,6 @@ func demo(fs *flag.FlagSet, args []string) error {
 	if err := l.WaitForVigil(30 * time.Second); err != nil {
 		return err
 	}
-	kubectl := func(args ...string) (string, error) {
-		fmt.Printf("$ kubectl %s\n", strings.Join(args, " "))
-		out, err := l.Kubectl(args...)
-		fmt.Print(out)
-		return out, err
-	}
 	if _, err := kubectl("get", "nodes,nodeagents", "-o", "wide"); err != nil {
 		return err
 	}
@@ -95,10 +87,13 @@ func demo(fs *flag.FlagSet, args []string) error {
 	if _, err := kubectl("wait", "vip", "--all", "--for=condition=Ready", "--timeout=30s"); err != nil {
 		return err
 	}
-	if _, err := kubectl("get", "vip", "-o", "wide"); err != nil {
-		return err
-	}
+	_, err = kubectl("get", "vip", "-o", "wide")
+	return err
+}
 
+// demoFailover crashes the node that answers the first VIP while the client sends
+// requests, and shows what the client saw.
+func demoFailover(l *lab.Lab, kubectl func(...string) (string, error)) error {
 	vip := fmt.Sprintf("http://%s/", lab.VIPv4(0))
 	say("a client sends a fresh GET to %s every 10 ms; the owner's node crashes (kill -9 of everything on it, link down)", vip)
 	rec, err := l.StartRecorder(lab.RecordOptions{URL: vip, Timeout: 300 * time.Millisecond, Duration: time.Minute})

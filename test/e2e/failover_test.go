@@ -7,69 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/test/lab"
 )
-
-// startVigil runs the controller and an agent on every node, with default settings: a
-// dead node is noticed through memberlist, not the 30 s heartbeat timeout.
-func (e *env) startVigil() {
-	e.t.Helper()
-	if _, err := e.l.StartController(e.vigil); err != nil {
-		e.t.Fatal(err)
-	}
-	for _, n := range e.l.Nodes {
-		e.startAgent(n.Name)
-	}
-	if err := e.l.WaitForVigil(20 * time.Second); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-func (e *env) apply(vip *vigilv1.VirtualIP) {
-	e.t.Helper()
-	if err := e.c.Create(context.Background(), vip); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-func webVIP(name string, addr fmt.Stringer, mutate ...func(*vigilv1.VirtualIP)) *vigilv1.VirtualIP {
-	v := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: vigilv1.VirtualIPSpec{
-		Address: addr.String(),
-		HealthChecks: []vigilv1.HealthCheck{{Name: "web", TCP: &vigilv1.TCPCheck{Host: "127.0.0.1", Port: lab.HTTPPort},
-			Interval: metav1.Duration{Duration: 200 * time.Millisecond}, FailureThreshold: 3, SuccessThreshold: 1}},
-	}}
-	for _, m := range mutate {
-		m(v)
-	}
-	return v
-}
-
-func (e *env) get(name string) *vigilv1.VirtualIP {
-	e.t.Helper()
-	var v vigilv1.VirtualIP
-	if err := e.c.Get(context.Background(), client.ObjectKey{Name: name}, &v); err != nil {
-		e.t.Fatal(err)
-	}
-	return &v
-}
-
-// owner waits until the client is answered through addr and returns who answers.
-func (e *env) owner(addr fmt.Stringer, within time.Duration) string {
-	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if body, err := e.l.Get(context.Background(), url(mustAddr(addr)), 200*time.Millisecond); err == nil {
-			return body
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.t.Fatalf("%s never answered within %v", addr, within)
-	return ""
-}
 
 func TestApplyCrashServiceDownAndPlannedHandover(t *testing.T) {
 	e := newEnv(t, 3)
@@ -82,7 +26,7 @@ func TestApplyCrashServiceDownAndPlannedHandover(t *testing.T) {
 	t.Logf("apply -> answered by %s after %v", first, time.Since(start).Round(time.Millisecond))
 	deadline := time.Now().Add(5 * time.Second)
 	for s := e.get("web").Status; s.Owner != first || s.Epoch != 1 || len(s.Standbys) != 2 ||
-		findCond(s.Conditions, vigilv1.ConditionReady).Status != metav1.ConditionTrue; s = e.get("web").Status {
+		meta.FindStatusCondition(s.Conditions, vigilv1.ConditionReady).Status != metav1.ConditionTrue; s = e.get("web").Status {
 		if time.Now().After(deadline) {
 			t.Fatalf("status %+v, want owner %s at epoch 1, Ready, with 2 standbys", s, first)
 		}
@@ -178,7 +122,7 @@ func TestConflictAndSpread(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s := e.get("second").Status
-		if c := findCond(s.Conditions, vigilv1.ConditionConflict); c != nil && c.Status == metav1.ConditionTrue && e.get("first").Status.Owner != "" {
+		if c := meta.FindStatusCondition(s.Conditions, vigilv1.ConditionConflict); c != nil && c.Status == metav1.ConditionTrue && e.get("first").Status.Owner != "" {
 			if s.Owner != "" {
 				t.Errorf("the newer VirtualIP has owner %q", s.Owner)
 			}
@@ -224,13 +168,4 @@ func TestConflictAndSpread(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func findCond(conds []metav1.Condition, t string) *metav1.Condition {
-	for i := range conds {
-		if conds[i].Type == t {
-			return &conds[i]
-		}
-	}
-	return nil
 }

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -11,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
@@ -39,7 +37,7 @@ const (
 	// long after the kill.
 	deadAgentAddressBound = addressLifetime + kernelExpiryLag + busySlack
 	// crashFailoverBudget: memberlist declares a dead agent dead in about half a second
-	// (docs/design.md, Liveness), then the controller elects and the new owner binds and
+	// (docs/concepts.md, Liveness), then the controller elects and the new owner binds and
 	// announces. The rest is room for a 2-core machine shared with other labs, where
 	// memberlist's suspicion stretches (Lifeguard) and the controller waits for a CPU: at a
 	// load average of 8 the new owner of one run answered 3.8 s after the kill.
@@ -520,7 +518,7 @@ func TestOwnerThatCannotBindHandsTheVIPOn(t *testing.T) {
 	e.apply(webVIP("web", v4, preferNode("node-a", 200)))
 	var s vigilv1.VirtualIPStatus
 	for s = e.get("web").Status; s.Owner == "" || s.Owner == "node-a" ||
-		findCond(s.Conditions, vigilv1.ConditionReady).Status != metav1.ConditionTrue; s = e.get("web").Status {
+		meta.FindStatusCondition(s.Conditions, vigilv1.ConditionReady).Status != metav1.ConditionTrue; s = e.get("web").Status {
 		if time.Since(applied) > bindFailureMoveBudget+5*time.Second {
 			t.Fatalf("the VIP is not bound on another node than node-a %v after it was applied: %+v", time.Since(applied).Round(time.Millisecond), s)
 		}
@@ -586,7 +584,7 @@ func TestNodeAddressIsNeverElected(t *testing.T) {
 	e.apply(webVIP("node-b-address", addr))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c := findCond(e.get("node-b-address").Status.Conditions, vigilv1.ConditionConflict)
+		c := meta.FindStatusCondition(e.get("node-b-address").Status.Conditions, vigilv1.ConditionConflict)
 		if c != nil && c.Status == metav1.ConditionTrue {
 			t.Logf("Conflict: %s: %s", c.Reason, c.Message)
 			if c.Reason != vigilv1.ReasonAddressReserved || !strings.Contains(c.Message, "Node node-b") {
@@ -621,281 +619,4 @@ func TestNodeAddressIsNeverElected(t *testing.T) {
 	if err := watch.Err(); err != nil {
 		t.Error(err)
 	}
-}
-
-// servedVIP is a VIP the client requests all along, with its address watched on every node.
-type servedVIP struct {
-	name  string
-	addr  netip.Addr
-	owner string
-	epoch int64
-	rec   *lab.Recorder
-	watch *lab.AddressWatch
-}
-
-// serve applies vip unless it exists, waits until it is answered and Ready, and starts
-// recording the client's requests to it.
-func (e *env) serve(vip *vigilv1.VirtualIP) *servedVIP {
-	e.t.Helper()
-	addr := netip.MustParseAddr(vip.Spec.Address)
-	if err := e.c.Get(context.Background(), client.ObjectKeyFromObject(vip), &vigilv1.VirtualIP{}); apierrors.IsNotFound(err) {
-		e.apply(vip)
-	}
-	owner := e.owner(addr, 5*time.Second)
-	deadline := time.Now().Add(5 * time.Second)
-	for s := e.get(vip.Name).Status; s.Owner != owner || findCond(s.Conditions, vigilv1.ConditionReady).Status != metav1.ConditionTrue; s = e.get(vip.Name).Status {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: status %+v, want Ready on %s", vip.Name, s, owner)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(time.Second) // standbys reported
-	v := &servedVIP{name: vip.Name, addr: addr, owner: owner, epoch: e.get(vip.Name).Status.Epoch, watch: e.watchAddress(addr)}
-	v.rec = e.record(addr, 3*time.Minute)
-	if _, err := v.rec.WaitFor(5*time.Second, func(s []lab.Sample) bool { return len(s) > 50 && s[len(s)-1].OK }); err != nil {
-		e.t.Fatal(err)
-	}
-	return v
-}
-
-// expectBlipHarmless stops the API server for apiBlipLength and checks that, from then
-// until the controller leads again and afterBlipWatch has passed, the client saw no failed
-// request and no other node answering, no node bound or released any of vips, and no
-// running agent fenced itself.
-func (e *env) expectBlipHarmless(vips ...*servedVIP) {
-	e.t.Helper()
-	began, ended := e.apiBlip(apiBlipLength)
-	leads := e.waitControllerLeads(ended, controllerReturnBudget)
-	time.Sleep(afterBlipWatch)
-	e.t.Logf("API server stopped for %v; a controller leads %v after it resumed", ended.Sub(began).Round(time.Millisecond), leads.Sub(ended).Round(time.Millisecond))
-	for _, n := range e.l.Nodes {
-		if p, ok := e.l.Process(n.Name + "/vigil-agent"); ok && p.Running() {
-			for _, line := range logSince(p.Log(), began, "isolated:") {
-				e.t.Errorf("%s's agent fenced itself in the API blip: %s", n.Name, line)
-			}
-		}
-	}
-	for _, v := range vips {
-		samples, err := v.rec.Stop()
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		o := lab.AnalyzeFault(samples, began, "")
-		requests := 0
-		for _, s := range samples {
-			if !s.Start.Before(began) {
-				requests++
-			}
-		}
-		e.t.Logf("%s on %s: %d requests from the API server's stop on, %d failed, %d moves", v.name, v.owner, requests, o.Failed, o.Moves)
-		if o.Failed != 0 || o.Moves != 0 || requests < 500 {
-			e.t.Errorf("%s: %d failed of %d requests (%s), %d moves across an API blip of %v; want none",
-				v.name, o.Failed, requests, o.Failures(began), o.Moves, apiBlipLength)
-		}
-		for _, c := range v.watch.Changes() {
-			if !c.At.Before(began) {
-				e.t.Errorf("%s: %s %s %v after the API server stopped (added %v)", v.name, c.Node, v.addr, c.At.Sub(began).Round(time.Millisecond), c.Added)
-			}
-		}
-		if err := v.watch.Err(); err != nil {
-			e.t.Error(err)
-		}
-		if s := e.get(v.name).Status; s.Owner != v.owner || s.Epoch != v.epoch {
-			e.t.Errorf("%s: owner %s at epoch %d before the blip, %s at %d after (%+v)", v.name, v.owner, v.epoch, s.Owner, s.Epoch, s.LastTransition)
-		}
-	}
-}
-
-// record starts the client's requests to addr (every 10 ms, 500 ms timeout) until the test ends.
-func (e *env) record(addr netip.Addr, d time.Duration) *lab.Recorder {
-	e.t.Helper()
-	rec, err := e.l.StartRecorder(lab.RecordOptions{URL: url(addr), Duration: d, Timeout: 500 * time.Millisecond})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { _, _ = rec.Stop() })
-	return rec
-}
-
-// answeredAfter waits until a request answers after since (from node, or anyone when node
-// is "") and returns how long after since the first such answer came, and from whom.
-func (e *env) answeredAfter(rec *lab.Recorder, since time.Time, node string, within time.Duration) (time.Duration, string) {
-	e.t.Helper()
-	var first *lab.Sample
-	samples, err := rec.WaitFor(within, func(s []lab.Sample) bool {
-		for i := range s {
-			if s[i].OK && s[i].End.After(since) && (node == "" || s[i].Node == node) && (first == nil || s[i].End.Before(first.End)) {
-				first = &s[i]
-			}
-		}
-		return first != nil
-	})
-	if err != nil {
-		e.t.Fatalf("never answered (by %q) within %v: %v (%d failed of %d requests)", node, within, err, failures(samples), len(samples))
-	}
-	return first.End.Sub(since), first.Node
-}
-
-func (e *env) deleteVIP(name string) time.Time {
-	e.t.Helper()
-	vip := e.get(name)
-	at := time.Now()
-	if err := e.c.Delete(context.Background(), vip); err != nil {
-		e.t.Fatal(err)
-	}
-	for {
-		err := e.c.Get(context.Background(), client.ObjectKey{Name: name}, &vigilv1.VirtualIP{})
-		if apierrors.IsNotFound(err) {
-			return at
-		}
-		if time.Since(at) > 10*time.Second {
-			e.t.Fatalf("VirtualIP %s still there 10s after its deletion: %v", name, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// waitReleased waits until no node holds the watched address, and fails the test if that
-// took longer than within after since.
-func (e *env) waitReleased(w *lab.AddressWatch, since time.Time, within time.Duration) {
-	e.t.Helper()
-	if _, ok := w.WaitFor(within+5*time.Second, func([]lab.AddressChange) bool { return len(w.Holders()) == 0 }); !ok {
-		e.t.Fatalf("%s still held by %v %v after its VirtualIP was deleted", w.Addr, w.Holders(), time.Since(since).Round(time.Millisecond))
-	}
-	if took := e.releasedAfter(w, since); took > within {
-		e.t.Errorf("%s released %v after its VirtualIP was deleted, want within %v", w.Addr, took.Round(time.Millisecond), within)
-	}
-}
-
-// releasedAfter is how long after since the last node let the watched address go.
-func (e *env) releasedAfter(w *lab.AddressWatch, since time.Time) time.Duration {
-	var last time.Time
-	for _, c := range w.Changes() {
-		if !c.Added && c.At.After(since) && c.At.After(last) {
-			last = c.At
-		}
-	}
-	if last.IsZero() {
-		return 0
-	}
-	return last.Sub(since)
-}
-
-// waitNewObjectReady waits until the VirtualIP is another object than the one with oldUID
-// and is Ready at epoch 1, and returns its owner.
-func (e *env) waitNewObjectReady(name string, oldUID types.UID, within time.Duration) string {
-	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		v := e.get(name)
-		ready := findCond(v.Status.Conditions, vigilv1.ConditionReady)
-		if v.UID != oldUID && v.Status.Owner != "" && v.Status.Epoch == 1 && ready != nil && ready.Status == metav1.ConditionTrue {
-			return v.Status.Owner
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("VirtualIP %s (uid %s, old %s): status %+v after %v, want Ready at epoch 1", name, v.UID, oldUID, v.Status, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (e *env) waitStatusNotOwner(name, node string, within time.Duration) {
-	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for s := e.get(name).Status; s.Owner == node || s.Owner == ""; s = e.get(name).Status {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: owner %q after %v, want another node than %s", name, s.Owner, within, node)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// waitNodeAgents waits until n agents have reported their NodeAgents.
-func (e *env) waitNodeAgents(n int, within time.Duration) {
-	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for len(e.nodeAgentNames()) < n {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("NodeAgents %v after %v, want %d", e.nodeAgentNames(), within, n)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (e *env) nodeAgentNames() []string {
-	e.t.Helper()
-	var list vigilv1.NodeAgentList
-	if err := e.c.List(context.Background(), &list); err != nil {
-		e.t.Fatal(err)
-	}
-	var names []string
-	for _, a := range list.Items {
-		names = append(names, a.Name)
-	}
-	slices.Sort(names)
-	return names
-}
-
-// handoverWindows lists the live elements of the act-* sets (one per forwarded VIP, timed
-// out by the kernel when the drain window ends) of the node's table netdev vigil-handover,
-// with the whole listing; no table lists none.
-func (e *env) handoverWindows(node string) (live []string, listing string) {
-	e.t.Helper()
-	out, err := e.l.Exec(node, "nft", "list", "table", "netdev", "vigil-handover")
-	if err != nil {
-		return nil, err.Error()
-	}
-	inAct := false
-	for _, line := range strings.Split(out, "\n") {
-		l := strings.TrimSpace(line)
-		switch {
-		case strings.HasPrefix(l, "set act-"):
-			inAct = true
-		case inAct && l == "}":
-			inAct = false
-		case inAct && strings.HasPrefix(l, "elements = "):
-			live = append(live, l)
-		}
-	}
-	return live, out
-}
-
-// logSince are the lines of a JSON log written at or after since that contain every one of
-// words.
-func logSince(log string, since time.Time, words ...string) []string {
-	var out []string
-	for _, line := range strings.Split(log, "\n") {
-		var entry struct {
-			TS time.Time `json:"ts"`
-		}
-		if json.Unmarshal([]byte(line), &entry) == nil && !entry.TS.Before(since) && containsAll(line, words) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-// firstChange is the first change of addr on node after since that added it (added) or
-// removed it; nil if none.
-func firstChange(changes []lab.AddressChange, node string, added bool, since time.Time) *lab.AddressChange {
-	for i := range changes {
-		if c := &changes[i]; c.Node == node && c.Added == added && c.At.After(since) {
-			return c
-		}
-	}
-	return nil
-}
-
-// spread is "min/median/max" of ds.
-func spread(ds []time.Duration) string {
-	if len(ds) == 0 {
-		return "none"
-	}
-	r := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
-	return fmt.Sprintf("min %v / median %v / max %v", r(slices.Min(ds)), r(lab.Percentile(ds, 50)), r(slices.Max(ds)))
-}
-
-func sortedNodes(nodes ...string) []string {
-	slices.Sort(nodes)
-	return slices.Compact(nodes)
 }

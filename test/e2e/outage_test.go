@@ -1,19 +1,17 @@
 package e2e
 
 import (
-	"context"
 	"syscall"
 	"testing"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	"vigil.dev/vigil/test/lab"
 )
 
 // kube-apiserver is stopped (SIGSTOP) for 60 s: clients see no error, and a node crash in
-// the middle of the outage still fails over (see docs/design.md, "API outage").
+// the middle of the outage still fails over (see docs/concepts.md, "API outage").
 func TestAPIOutage(t *testing.T) {
 	e := newEnv(t, 3)
 	e.startVigil()
@@ -76,7 +74,7 @@ func TestAPIOutage(t *testing.T) {
 	back := time.Now()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if s := e.get("web").Status; s.Owner == o.NewOwner && findCond(s.Conditions, "Ready").Status == "True" {
+		if s := e.get("web").Status; s.Owner == o.NewOwner && meta.FindStatusCondition(s.Conditions, "Ready").Status == "True" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -94,44 +92,4 @@ func TestAPIOutage(t *testing.T) {
 	}
 	// The takeover's Event, recorded during the outage, reaches the API once it is back.
 	e.waitEvent("VirtualIP", "web", "TakenOver", 30*time.Second)
-}
-
-// apiBlip stops kube-apiserver (SIGSTOP) for d and resumes it: what an overloaded or
-// restarting API server looks like to its clients. It returns when the outage began and
-// ended; the API server is resumed even if the test fails meanwhile.
-func (e *env) apiBlip(d time.Duration) (began, ended time.Time) {
-	e.t.Helper()
-	api, err := e.l.APIServer()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	began = time.Now()
-	if err := api.Signal(syscall.SIGSTOP); err != nil {
-		e.t.Fatal(err)
-	}
-	time.Sleep(d)
-	if err := api.Signal(syscall.SIGCONT); err != nil {
-		e.t.Fatal(err)
-	}
-	return began, time.Now()
-}
-
-// waitControllerLeads waits until a controller has renewed the leader Lease after since
-// (an outage longer than its renew deadline makes it exit and a new one elect itself), and
-// returns when.
-func (e *env) waitControllerLeads(since time.Time, within time.Duration) time.Time {
-	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		var lease coordinationv1.Lease
-		err := e.c.Get(context.Background(), client.ObjectKey{Namespace: lab.VigilNamespace, Name: "vigil-controller.vigil.dev"}, &lease)
-		if err == nil && lease.Spec.RenewTime != nil && lease.Spec.RenewTime.After(since) &&
-			lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" {
-			return time.Now()
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("no controller renewed its leader Lease within %v after %v (%v, %+v)", within, since.Format(time.StampMilli), err, lease.Spec)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -10,25 +10,6 @@ import (
 	"vigil.dev/vigil/test/lab"
 )
 
-func preferNode(node string, priority int32) func(*vigilv1.VirtualIP) {
-	return func(v *vigilv1.VirtualIP) {
-		v.Spec.Priorities = append(v.Spec.Priorities, vigilv1.PriorityRule{
-			NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/hostname": node}}, Priority: priority})
-	}
-}
-
-func (e *env) waitStatusOwner(name, node string, within time.Duration) time.Duration {
-	e.t.Helper()
-	start := time.Now()
-	for e.get(name).Status.Owner != node {
-		if time.Since(start) > within {
-			e.t.Fatalf("%s: owner %q after %v, want %s", name, e.get(name).Status.Owner, within, node)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // preemption: Always moves the VIP back to the preferred node once it has been eligible
 // for preemptionDelay; Never leaves it on the node that took over.
 func TestPreemption(t *testing.T) {

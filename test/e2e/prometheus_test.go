@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -92,53 +89,4 @@ func TestPrometheusScrapesVigilThroughAFailover(t *testing.T) {
 		}
 		promtoolCheckMetrics(t, target.m.Name, body)
 	}
-}
-
-func nonEmpty(s []lab.PromSample) bool { return len(s) > 0 }
-
-func (e *env) waitQuery(p *lab.Prometheus, q string, ok func([]lab.PromSample) bool, within time.Duration) []lab.PromSample {
-	e.t.Helper()
-	deadline := time.Now().Add(within)
-	var last []lab.PromSample
-	var err error
-	for time.Now().Before(deadline) {
-		if last, err = p.Query(context.Background(), q); err == nil && ok(last) {
-			return last
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	e.t.Fatalf("%s: %v, %v after %v", q, last, err, within)
-	return nil
-}
-
-func mustNode(t *testing.T, l *lab.Lab, name string) *lab.Member {
-	t.Helper()
-	m, err := l.Node(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-// promtoolCheckMetrics runs `promtool check metrics` (from `make tools`) on a scrape.
-func promtoolCheckMetrics(t *testing.T, who, body string) {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(toolsBin(t), "promtool"), "check", "metrics")
-	cmd.Stdin = strings.NewReader(body)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Errorf("promtool check metrics on %s's /metrics: %v\n%s", who, err, out)
-	}
-	if !strings.Contains(body, "vigil_build_info{") {
-		t.Errorf("%s exposes no vigil_build_info", who)
-	}
-}
-
-func toolsBin(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("VIGIL_TOOLS_BIN"); dir != "" {
-		return dir
-	}
-	t.Fatal("VIGIL_TOOLS_BIN is not set: run `make test`, which installs promtool (`make tools`)")
-	return ""
 }

@@ -5,15 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
-	"vigil.dev/vigil/test/lab"
 )
 
 // Each agent writes its NodeAgent with its own token, bound to its Pod on its node as the
@@ -64,58 +60,5 @@ func TestAgentCanWriteOnlyItsOwnNodeAgent(t *testing.T) {
 	}
 	if err := controller.List(ctx, &vigilv1.NodeAgentList{}); err != nil {
 		t.Errorf("the controller cannot list NodeAgents: %v", err)
-	}
-}
-
-func (e *env) clientFor(kubeconfig string) client.Client {
-	e.t.Helper()
-	if kubeconfig == "" {
-		e.t.Fatal("no kubeconfig")
-	}
-	c, err := e.l.ClientFor(kubeconfig)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return c
-}
-
-// unboundToken writes a kubeconfig with a token of the ServiceAccount bound to no object.
-func (e *env) unboundToken(ctx context.Context, sa string) string {
-	e.t.Helper()
-	cfg, err := e.l.RESTConfig()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	tr, err := cs.CoreV1().ServiceAccounts(lab.VigilNamespace).CreateToken(ctx, sa, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	path, err := e.l.WriteKubeconfig(sa+"-unbound", tr.Status.Token)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return path
-}
-
-// patchHeartbeat renews the NodeAgent's heartbeat as the agent does: a merge patch of status.
-func patchHeartbeat(ctx context.Context, c client.Client, node string) error {
-	na := &vigilv1.NodeAgent{ObjectMeta: metav1.ObjectMeta{Name: node}}
-	patch := []byte(`{"status":{"heartbeatTime":"` + metav1.Now().UTC().Format("2006-01-02T15:04:05Z") + `"}}`)
-	return c.Status().Patch(ctx, na, client.RawPatch(types.MergePatchType, patch))
-}
-
-func expectDenied(t *testing.T, what string, err error, message string) {
-	t.Helper()
-	switch {
-	case err == nil:
-		t.Errorf("%s: admitted, want denied", what)
-	case !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), message):
-		t.Errorf("%s: %v, want Forbidden with %q", what, err, message)
-	default:
-		t.Logf("%s: %v", what, err)
 	}
 }

@@ -30,7 +30,7 @@ const (
 	FailoverBudget = 3 * time.Second
 	// APIOutageBudget replaces it while kube-apiserver is stopped: nobody can publish a
 	// decision, and the first standby takes a dead owner's VIP over only after --fence-after
-	// plus detection (docs/design.md, "API outage"; 5 s and more were measured before
+	// plus detection (docs/concepts.md, "API outage"; 5 s and more were measured before
 	// --fence-after became 1 s).
 	APIOutageBudget = 10 * time.Second
 	// ControllerRestartBudget replaces it while the controller may not lead: after it was

@@ -85,7 +85,7 @@ func checkApart(t *testing.T, seed uint64, f, g PlannedFault) {
 // Every kind shows up, a node crashes in an API outage, and quiet periods let things
 // settle now and then.
 func TestScheduleHasEveryKindAndQuietPeriods(t *testing.T) {
-	outages := 0 // schedules with a node crash in an API outage (docs/design.md, "API outage")
+	outages := 0 // schedules with a node crash in an API outage (docs/concepts.md, "API outage")
 	for seed := range uint64(20) {
 		plan := schedule(t, seed, 10*time.Minute)
 		kinds := map[FaultKind]bool{}

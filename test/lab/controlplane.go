@@ -175,7 +175,7 @@ func (l *Lab) waitForAPIServer(ctx context.Context, procs ...*Process) error {
 	for time.Now().Before(deadline) {
 		for _, p := range procs {
 			if !p.Running() {
-				return fmt.Errorf("%s exited during start-up: %w\n%s", p.Name, p.Err(), tail(p.Log(), 20))
+				return fmt.Errorf("%s exited during start-up: %w\n%s", p.Name, p.Err(), p.LogTail(20))
 			}
 		}
 		resp, err := hc.Get(cfg.Host + "/readyz")
@@ -193,7 +193,7 @@ func (l *Lab) waitForAPIServer(ctx context.Context, procs ...*Process) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("kube-apiserver not ready after 90s: %w\n%s", last, tail(procs[len(procs)-1].Log(), 20))
+	return fmt.Errorf("kube-apiserver not ready after 90s: %w\n%s", last, procs[len(procs)-1].LogTail(20))
 }
 
 // createNodes makes a Node object per lab node, labelled like a real node, with its

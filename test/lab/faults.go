@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// StartService starts the node's HTTP service: port 80 on every address, answering with
-// the node's name.
+// StartService starts the node's HTTP service (`labhelper serve-http`): port 80 on every
+// address, answering with the node's name.
 func (l *Lab) StartService(node string) error {
 	n, err := l.Node(node)
 	if err != nil {
@@ -243,7 +243,8 @@ func quoteAll(names []string) string {
 	return strings.Join(q, ", ")
 }
 
-// StarveCPU starts n busy-looping processes that stop by themselves after d.
+// StarveCPU starts n busy-looping processes (`labhelper burn`) that stop by themselves
+// after d.
 func (l *Lab) StarveCPU(n int, d time.Duration) ([]*Process, error) {
 	if n < 1 || n > 16 || d <= 0 || d > 10*time.Minute {
 		return nil, fmt.Errorf("CPU starvation is bounded: 1..16 burners for at most 10m, not %d for %v", n, d)

@@ -79,8 +79,9 @@ type Config struct {
 	// Assets is the directory with etcd, kube-apiserver and kubectl (default
 	// $KUBEBUILDER_ASSETS, as set by the Makefile).
 	Assets string
-	// HelperBin is a binary with the lab's helper commands (hack/lab); built from source
-	// into the run directory when empty.
+	// HelperBin is the lab's helper binary (test/labhelper), whose subcommands are the
+	// processes the lab runs in its namespaces; built from source into the run directory
+	// when empty.
 	HelperBin string
 	// ToolsBin is the directory with helm and the other tools `make tools` installs
 	// (default $VIGIL_TOOLS_BIN, as set by the Makefile, else hack/tools.sh bin-path).
@@ -377,14 +378,14 @@ func (l *Lab) addMember(m *Member) error {
 	return nil
 }
 
-// buildHelper builds hack/lab, whose hidden commands are the lab's HTTP service, traffic
-// recorder and CPU burner.
+// buildHelper builds test/labhelper, whose subcommands are the lab's HTTP service,
+// traffic recorder, CPU burner and its other helper processes.
 func (l *Lab) buildHelper() error {
-	out := filepath.Join(l.RunDir, "lab")
-	cmd := exec.Command("go", "build", "-o", out, "./hack/lab")
+	out := filepath.Join(l.RunDir, "labhelper")
+	cmd := exec.Command("go", "build", "-o", out, "./test/labhelper")
 	cmd.Dir = repoRoot()
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building the lab helper (go build ./hack/lab): %w\n%s", err, b)
+		return fmt.Errorf("building the lab helper (go build ./test/labhelper): %w\n%s", err, b)
 	}
 	l.HelperBin = out
 	return nil
@@ -538,6 +539,19 @@ func (s state) alive() bool {
 		return true
 	}
 	return syscall.Kill(s.OwnerPID, 0) == nil
+}
+
+// DescribeRun is a line about a run for `lab status`.
+func DescribeRun(s state) string {
+	holder := fmt.Sprintf("owned by pid %d", s.OwnerPID)
+	switch {
+	case s.Detached:
+		holder = "detached (CLI)"
+	case !s.alive():
+		holder = fmt.Sprintf("crashed (pid %d gone): remove with lab down --all", s.OwnerPID)
+	}
+	return fmt.Sprintf("%s  %s  nodes %s  since %s  %s",
+		s.Prefix, holder, strings.Join(s.Nodes, ","), s.Created.Format(time.TimeOnly), s.RunDir)
 }
 
 // DownRun removes the run with that prefix, whoever made it.

@@ -97,6 +97,9 @@ func (p *Process) Log() string {
 	return string(b)
 }
 
+// LogTail returns the last lines of the process's log: enough to say why it failed.
+func (p *Process) LogTail(lines int) string { return tail(p.Log(), lines) }
+
 // startProcess runs argv inside network namespace ns, logging to the run directory.
 func (l *Lab) startProcess(ns, name string, argv ...string) (*Process, error) {
 	return l.startProcessEnv(ns, name, nil, argv...)

@@ -83,7 +83,7 @@ func (l *Lab) StartPrometheus(ctx context.Context, inst *Installation, scrapeInt
 		if _, err := prom.get(ctx, "/-/ready"); err == nil {
 			return prom, nil
 		} else if time.Now().After(deadline) || !p.Running() {
-			return nil, fmt.Errorf("prometheus not ready: %w\n%s", err, tail(p.Log(), 20))
+			return nil, fmt.Errorf("prometheus not ready: %w\n%s", err, p.LogTail(20))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

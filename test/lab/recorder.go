@@ -50,9 +50,11 @@ func (o *RecordOptions) validate() error {
 	return nil
 }
 
-// RunRecorder is the recorder process: every o.Every it opens a fresh TCP connection to
-// o.URL and sends one GET, writing each result as a JSON line to w, until o.Duration has
-// passed or ctx is done. Requests run concurrently, so a hanging one never delays the next.
+// RunRecorder is the recorder process (`labhelper record`, which StartRecorder runs in the
+// client namespace): every o.Every it opens a fresh TCP connection to o.URL and sends one
+// GET, writing each result as a JSON line to w, until o.Duration has passed or ctx is done.
+// Requests run concurrently, so a hanging one never delays the next. It lives here, beside
+// Recorder, which reads those lines back.
 func RunRecorder(ctx context.Context, w io.Writer, o RecordOptions) error {
 	if err := o.validate(); err != nil {
 		return err
@@ -211,7 +213,7 @@ func (r *Recorder) WaitFor(timeout time.Duration, cond func([]Sample) bool) ([]S
 			return s, fmt.Errorf("recorder: condition not met after %v (%d samples)", timeout, len(s))
 		}
 		if !r.proc.Running() {
-			return s, fmt.Errorf("recorder exited: %w\n%s", r.proc.Err(), tail(r.proc.Log(), 10))
+			return s, fmt.Errorf("recorder exited: %w\n%s", r.proc.Err(), r.proc.LogTail(10))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -1,4 +1,4 @@
-package lab
+package bench
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/test/lab"
 )
 
 // Vigil runs Vigil in the lab for the failover benchmark: the controller in the control
@@ -31,7 +32,7 @@ func (v *Vigil) NeedsControlPlane() bool { return true }
 func (v *Vigil) Settle() time.Duration { return 2 * time.Second }
 
 // Start runs the controller and the agents and applies the VirtualIP.
-func (v *Vigil) Start(l *Lab) error {
+func (v *Vigil) Start(l *lab.Lab) error {
 	if v.Bin == "" {
 		bin, err := l.BuildVigil()
 		if err != nil {
@@ -57,7 +58,7 @@ func (v *Vigil) Start(l *Lab) error {
 	vip := &vigilv1.VirtualIP{
 		ObjectMeta: metav1.ObjectMeta{Name: "bench"},
 		Spec: vigilv1.VirtualIPSpec{Address: v.VIP.String(), HealthChecks: []vigilv1.HealthCheck{
-			{Name: "web", TCP: &vigilv1.TCPCheck{Host: "127.0.0.1", Port: HTTPPort}},
+			{Name: "web", TCP: &vigilv1.TCPCheck{Host: "127.0.0.1", Port: lab.HTTPPort}},
 		}},
 	}
 	if err := c.Create(context.Background(), vip); err != nil {
@@ -67,13 +68,13 @@ func (v *Vigil) Start(l *Lab) error {
 }
 
 // StartNode (re)starts the node's agent.
-func (v *Vigil) StartNode(l *Lab, node string) error {
+func (v *Vigil) StartNode(l *lab.Lab, node string) error {
 	_, err := l.StartAgent(v.Bin, node)
 	return err
 }
 
 // StopNode stops the node's agent with SIGTERM: it hands its VIPs over, then exits.
-func (v *Vigil) StopNode(l *Lab, node string) error {
+func (v *Vigil) StopNode(l *lab.Lab, node string) error {
 	p, ok := l.Process(node + "/vigil-agent")
 	if !ok {
 		return fmt.Errorf("no agent on %s", node)

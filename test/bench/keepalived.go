@@ -1,4 +1,4 @@
-package lab
+package bench
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"vigil.dev/vigil/test/lab"
 )
 
 // Keepalived runs keepalived (Debian's package) on every lab node as the baseline Vigil is
@@ -42,7 +44,7 @@ func (k *Keepalived) Settle() time.Duration {
 // NeedsControlPlane is false: keepalived knows nothing of Kubernetes.
 func (k *Keepalived) NeedsControlPlane() bool { return false }
 
-func (k *Keepalived) config(l *Lab, node *Member, priority int, stateFile string) string {
+func (k *Keepalived) config(l *lab.Lab, node *lab.Member, priority int, stateFile string) string {
 	// keepalived 2.2 (Debian 12) takes vrrp_script intervals in whole seconds only, so the
 	// tuned profile tracks a file instead: a helper probes every 0.1 s with fall 3 / rise 1
 	// and writes 0 (up) or 1 (down); keepalived watches the file with inotify.
@@ -52,7 +54,7 @@ func (k *Keepalived) config(l *Lab, node *Member, priority int, stateFile string
   timeout 1
   fall 3
   rise 1
-}`, l.HelperBin, HTTPPort), "track_script {\n    chk_http\n  }"
+}`, l.HelperBin, lab.HTTPPort), "track_script {\n    chk_http\n  }"
 	if k.Tuned {
 		version, advert = 3, "0.1"
 		check = fmt.Sprintf("vrrp_track_file chk_http {\n  file %s\n  weight 0\n}", stateFile)
@@ -76,11 +78,11 @@ vrrp_instance VI_1 {
   }
   %[8]s
 }
-`, node.Name, version, check, NodeInterface, priority, advert, k.VIP, track)
+`, node.Name, version, check, lab.NodeInterface, priority, advert, k.VIP, track)
 }
 
 // StartNode writes the node's configuration and starts keepalived there.
-func (k *Keepalived) StartNode(l *Lab, node string) error {
+func (k *Keepalived) StartNode(l *lab.Lab, node string) error {
 	n, err := l.Node(node)
 	if err != nil {
 		return err
@@ -106,7 +108,7 @@ func (k *Keepalived) StartNode(l *Lab, node string) error {
 			return err
 		}
 		if _, err := l.StartProcess(node, "http-tracker", l.HelperBin, "track-tcp",
-			"--addr", fmt.Sprintf("127.0.0.1:%d", HTTPPort), "--every", "100ms", "--fall", "3", "--rise", "1", "--file", stateFile); err != nil {
+			"--addr", fmt.Sprintf("127.0.0.1:%d", lab.HTTPPort), "--every", "100ms", "--fall", "3", "--rise", "1", "--file", stateFile); err != nil {
 			return err
 		}
 	}
@@ -128,7 +130,7 @@ func (k *Keepalived) StartNode(l *Lab, node string) error {
 	}
 	select {
 	case <-p.Done():
-		return fmt.Errorf("keepalived on %s exited at start: %w\n%s", node, p.Err(), tail(p.Log(), 5))
+		return fmt.Errorf("keepalived on %s exited at start: %w\n%s", node, p.Err(), p.LogTail(5))
 	case <-time.After(200 * time.Millisecond):
 		return nil
 	}
@@ -136,7 +138,7 @@ func (k *Keepalived) StartNode(l *Lab, node string) error {
 
 // StopNode stops keepalived on the node gracefully (SIGTERM): as master it sends a
 // priority-0 advertisement, so a backup takes over at once.
-func (k *Keepalived) StopNode(l *Lab, node string) error {
+func (k *Keepalived) StopNode(l *lab.Lab, node string) error {
 	p, ok := l.Process(node + "/keepalived")
 	if !ok {
 		return fmt.Errorf("keepalived is not running on %s", node)
@@ -145,7 +147,7 @@ func (k *Keepalived) StopNode(l *Lab, node string) error {
 }
 
 // Start runs keepalived on every node.
-func (k *Keepalived) Start(l *Lab) error {
+func (k *Keepalived) Start(l *lab.Lab) error {
 	var errs []string
 	for _, n := range l.Nodes {
 		if err := k.StartNode(l, n.Name); err != nil {
