@@ -312,7 +312,7 @@ func boundElsewhere(v *vigilv1.VirtualIP, in Observation, alive bool) string {
 	}
 	for i := range in.Agents {
 		a := &in.Agents[i]
-		rep := a.Status.Report(v.Name)
+		rep := a.Status.Report(v)
 		if a.Name == in.Node || rep == nil || rep.BoundEpoch != v.Status.Epoch {
 			continue
 		}
@@ -342,7 +342,7 @@ func eligibility(v *vigilv1.VirtualIP, in Observation, iface string, ifaceErr er
 	if !ok { // the checks are not even set up yet
 		h = probe.Health{Eligible: len(v.Spec.HealthChecks) == 0, Unknown: len(v.Spec.HealthChecks) > 0, Reason: vigilv1.NoVerdictYet}
 	}
-	rep := vigilv1.VIPEligibility{Name: v.Name, Eligible: h.Eligible, Pending: h.Unknown, Reason: h.Reason, Interface: iface,
+	rep := vigilv1.VIPEligibility{Name: v.Name, UID: v.UID, Eligible: h.Eligible, Pending: h.Unknown, Reason: h.Reason, Interface: iface,
 		HardwareAddress: hardwareAddr(in.Links, iface)}
 	switch {
 	case ifaceErr != nil:
@@ -458,7 +458,7 @@ func oldOwnerAddr(v *vigilv1.VirtualIP, node string, agents []vigilv1.NodeAgent,
 	if st, ok := members[t.From]; ok && !st.Alive {
 		return nil, false
 	}
-	rep := findNodeAgent(agents, t.From).Status.Report(v.Name)
+	rep := findNodeAgent(agents, t.From).Status.Report(v)
 	if rep == nil {
 		return nil, false
 	}
@@ -468,7 +468,7 @@ func oldOwnerAddr(v *vigilv1.VirtualIP, node string, agents []vigilv1.NodeAgent,
 
 // confirmed reports whether v's owner reports it bound at v's epoch.
 func confirmed(agents []vigilv1.NodeAgent, v *vigilv1.VirtualIP) bool {
-	rep := findNodeAgent(agents, v.Status.Owner).Status.Report(v.Name)
+	rep := findNodeAgent(agents, v.Status.Owner).Status.Report(v)
 	return rep != nil && rep.BoundEpoch == v.Status.Epoch
 }
 

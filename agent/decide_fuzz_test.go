@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"vigil.dev/vigil/agent/probe"
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/internal/membership"
+	"vigil.dev/vigil/test/fuzzrand"
 )
 
 // FuzzDecide feeds Decide random worlds and memories and checks what must hold whatever
@@ -21,13 +21,8 @@ import (
 // quietly that is not bound here, never holds anything while isolated, never holds at an
 // epoch older than one it has seen, and reports each VirtualIP at most once.
 func FuzzDecide(f *testing.F) {
-	for _, seed := range []uint64{1, 2, 3, 42, 1 << 40} {
-		b := make([]byte, 8)
-		binary.LittleEndian.PutUint64(b, seed)
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		in := randomObservation(data)
+	fuzzrand.Fuzz(f, []uint64{1, 2, 3, 42, 1 << 40}, func(t *testing.T, r *rand.Rand) {
+		in := randomObservation(r)
 		d := Decide(in)
 		checkInvariants(t, in, d)
 		again := Decide(in)
@@ -50,13 +45,10 @@ func FuzzDecide(f *testing.F) {
 	})
 }
 
-// randomObservation builds node a's world from fuzz data: up to 6 VirtualIPs (some
-// sharing an address, some re-created under a name), owners and standbys among 4 nodes,
-// memberlist states, a memory with fences, bounds, holds and takeovers.
-func randomObservation(data []byte) Observation {
-	seed := make([]byte, 16)
-	copy(seed, data)
-	r := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed), binary.LittleEndian.Uint64(seed[8:])))
+// randomObservation builds node a's world from r: up to 6 VirtualIPs (some sharing an
+// address, some re-created under a name), owners and standbys among 4 nodes, memberlist
+// states, a memory with fences, bounds, holds and takeovers.
+func randomObservation(r *rand.Rand) Observation {
 	nodes := []string{"a", "b", "c", "d", ""}
 	pick := func() string { return nodes[r.IntN(len(nodes))] }
 	in := observation()

@@ -136,6 +136,18 @@ func TestDecide(t *testing.T) {
 					t.Errorf("hold %+v: want confirmed, until the drain's end", h)
 				}
 			}},
+		{name: "a report on a deleted VirtualIP of the same name (another UID) confirms nothing", hold: "web(quiet)",
+			in: with(observation(vipOf("b", 4)), func(o *Observation) {
+				old := agentReport("b", 4, macB)
+				old.Status.VIPs[0].UID = "web-0"
+				o.Agents = []vigilv1.NodeAgent{old}
+				o.Memory = mem(func(m *Memory) { m.Bound[uid], m.Holds[uid] = 3, Hold{Until: t0.Add(time.Second)} })
+			}),
+			check: func(t *testing.T, d Decision) {
+				if h := d.Memory.Holds[uid]; h.Confirmed {
+					t.Errorf("hold %+v: confirmed by a report on another object", h)
+				}
+			}},
 		{name: "the drain is over: released", hold: "",
 			in: with(observation(vipOf("b", 4)), func(o *Observation) {
 				o.Memory = mem(func(m *Memory) { m.Bound[uid], m.Holds[uid] = 3, Hold{Until: t0, Confirmed: true} })

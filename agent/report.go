@@ -56,7 +56,7 @@ func mergeReport(prev, next []vigilv1.VIPEligibility, now metav1.MicroTime) []vi
 		out[i].Reason = vigilv1.Truncate(out[i].Reason, vigilv1.MaxReasonLength)
 		out[i].Since = now
 		for _, p := range prev {
-			if p.Name == out[i].Name && p.Eligible == out[i].Eligible {
+			if p.Name == out[i].Name && p.UID == out[i].UID && p.Eligible == out[i].Eligible {
 				out[i].Since = p.Since
 			}
 		}
@@ -67,7 +67,7 @@ func mergeReport(prev, next []vigilv1.VIPEligibility, now metav1.MicroTime) []vi
 
 func sameReport(a, b []vigilv1.VIPEligibility) bool {
 	return slices.EqualFunc(a, b, func(x, y vigilv1.VIPEligibility) bool {
-		return x.Name == y.Name && x.Eligible == y.Eligible && x.Pending == y.Pending && x.Reason == y.Reason &&
+		return x.Name == y.Name && x.UID == y.UID && x.Eligible == y.Eligible && x.Pending == y.Pending && x.Reason == y.Reason &&
 			x.Interface == y.Interface && x.BoundEpoch == y.BoundEpoch && x.HardwareAddress == y.HardwareAddress
 	})
 }

@@ -12,12 +12,11 @@ import (
 )
 
 func TestTakeoverDuringAnAPIOutage(t *testing.T) {
-	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	fence := 5 * time.Second
 	vip := func(name, owner string, standbys ...string) vigilv1.VirtualIP {
 		return vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: vigilv1.VirtualIPStatus{Owner: owner, Standbys: standbys}}
 	}
-	deadSince := func(d time.Duration) membership.State { return membership.State{Alive: false, Since: now.Add(-d)} }
+	deadSince := func(d time.Duration) membership.State { return membership.State{Alive: false, Since: t0.Add(-d)} }
 	alive := membership.State{Alive: true}
 	cases := []struct {
 		name     string
@@ -44,7 +43,7 @@ func TestTakeoverDuringAnAPIOutage(t *testing.T) {
 			map[string]membership.State{"b": alive}, true, nil, 0},
 	}
 	for _, tc := range cases {
-		take, again := Takeover(tc.node, tc.vips, tc.members, tc.majority, fence, now)
+		take, again := Takeover(tc.node, tc.vips, tc.members, tc.majority, fence, t0)
 		if !slices.Equal(take, tc.take) || again != tc.again {
 			t.Errorf("%s: take %v again %v, want %v %v", tc.name, take, again, tc.take, tc.again)
 		}

@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/test/fuzzrand"
 )
 
 // FuzzElect feeds the election random candidates and statuses and checks what must hold
@@ -17,13 +17,8 @@ import (
 // at most MaxStandbys; a Degraded decision has an owner; and while an eligible live
 // candidate exists, the VIP is not left without owner.
 func FuzzElect(f *testing.F) {
-	for _, seed := range []uint64{1, 7, 99, 1 << 33} {
-		b := make([]byte, 8)
-		binary.LittleEndian.PutUint64(b, seed)
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		in := randomElection(data)
+	fuzzrand.Fuzz(f, []uint64{1, 7, 99, 1 << 33}, func(t *testing.T, r *rand.Rand) {
+		in := randomElection(r)
 		d := Elect(in)
 		if fmt.Sprint(Elect(in)) != fmt.Sprint(d) {
 			t.Fatal("not deterministic")
@@ -59,10 +54,11 @@ func FuzzElect(f *testing.F) {
 	})
 }
 
-func randomElection(data []byte) ElectionInput {
-	seed := make([]byte, 16)
-	copy(seed, data)
-	r := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed), binary.LittleEndian.Uint64(seed[8:])))
+// randomElection builds an election from r: up to 5 candidates (eligible, failing their
+// checks, dead, draining or not reported) with how many VIPs each owns, and a VirtualIP
+// whose owner may be nobody or no candidate, sometimes with priorities and a preemption
+// delay.
+func randomElection(r *rand.Rand) ElectionInput {
 	names := []string{"a", "b", "c", "d", "e"}
 	var cs []Candidate
 	owned := map[string]int{}

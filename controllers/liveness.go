@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -77,7 +78,7 @@ func (o *Observer) Heartbeats(agents []vigilv1.NodeAgent, now time.Time) map[str
 
 // EligibleSince records each agent's eligibility for vip and returns, per node, since when
 // this controller has seen it unchanged.
-func (o *Observer) EligibleSince(vip string, agents []vigilv1.NodeAgent, now time.Time) map[string]time.Time {
+func (o *Observer) EligibleSince(vip *vigilv1.VirtualIP, agents []vigilv1.NodeAgent, now time.Time) map[string]time.Time {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.eligibility == nil {
@@ -86,11 +87,10 @@ func (o *Observer) EligibleSince(vip string, agents []vigilv1.NodeAgent, now tim
 	out := map[string]time.Time{}
 	for i := range agents {
 		if rep := agents[i].Status.Report(vip); rep != nil {
-			value := "false"
-			if rep.Eligible {
-				value = "true"
-			}
-			out[agents[i].Name] = observe(o.eligibility, [2]string{vip, agents[i].Name}, value, now)
+			// The UID is part of the value: a VirtualIP created again under its name starts
+			// afresh.
+			value := fmt.Sprintf("%s/%t", vip.UID, rep.Eligible)
+			out[agents[i].Name] = observe(o.eligibility, [2]string{vip.Name, agents[i].Name}, value, now)
 		}
 	}
 	return out

@@ -4,14 +4,16 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/internal/membership"
 )
 
 func TestAgentAlive(t *testing.T) {
-	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	now := t0
 	timeout := 30 * time.Second
 	fresh, stale := now.Add(-5*time.Second), now.Add(-time.Minute)
 	cases := []struct {
@@ -38,7 +40,6 @@ func TestAgentAlive(t *testing.T) {
 // clock runs an hour ahead is not alive for an hour after it stops; one an hour behind is
 // not dead while it beats.
 func TestObserverMeasuresOnTheControllersClock(t *testing.T) {
-	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 	timeout := 30 * time.Second
 	agent := func(name string, written time.Time) vigilv1.NodeAgent {
 		return vigilv1.NodeAgent{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: vigilv1.NodeAgentStatus{HeartbeatTime: metav1.NewTime(written),
@@ -58,16 +59,28 @@ func TestObserverMeasuresOnTheControllersClock(t *testing.T) {
 		t.Error("the agent whose clock runs behind is dead though it beats")
 	}
 	// Eligibility: since when the controller saw it, not the agent's 'since'.
-	since := o.EligibleSince("web", []vigilv1.NodeAgent{ahead}, t0)
+	web := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "web", UID: "web-1"}}
+	ahead.Status.VIPs[0].UID = web.UID
+	since := o.EligibleSince(web, []vigilv1.NodeAgent{ahead}, t0)
 	if !since["ahead"].Equal(t0) {
 		t.Errorf("eligible since %v, want %v (first seen)", since["ahead"], t0)
 	}
-	if again := o.EligibleSince("web", []vigilv1.NodeAgent{ahead}, later); !again["ahead"].Equal(t0) {
+	if again := o.EligibleSince(web, []vigilv1.NodeAgent{ahead}, later); !again["ahead"].Equal(t0) {
 		t.Errorf("unchanged eligibility restarted at %v", again["ahead"])
 	}
 	ahead.Status.VIPs[0].Eligible = false
-	if flipped := o.EligibleSince("web", []vigilv1.NodeAgent{ahead}, later); !flipped["ahead"].Equal(later) {
+	if flipped := o.EligibleSince(web, []vigilv1.NodeAgent{ahead}, later); !flipped["ahead"].Equal(later) {
 		t.Errorf("a flip is dated %v, want %v", flipped["ahead"], later)
+	}
+	// "web" deleted and created again: the report on the old one is no report on it.
+	web2 := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "web", UID: "web-2"}}
+	evenLater := later.Add(time.Second)
+	if got := o.EligibleSince(web2, []vigilv1.NodeAgent{ahead}, evenLater); len(got) != 0 {
+		t.Errorf("a report on the deleted VirtualIP counts for the new one: %v", got)
+	}
+	ahead.Status.VIPs[0].UID = web2.UID
+	if got := o.EligibleSince(web2, []vigilv1.NodeAgent{ahead}, evenLater); !got["ahead"].Equal(evenLater) {
+		t.Errorf("the new VirtualIP's first report is dated %v, want %v", got["ahead"], evenLater)
 	}
 }
 
@@ -88,5 +101,31 @@ func TestNewLeaderCountsUnseenAgentsDead(t *testing.T) {
 	}
 	if got := withUnseenDead(seen(), []string{"a", "b"}, time.Time{}, joined); len(got) != 1 {
 		t.Errorf("never joined anyone: %v, want memberlist's view only", got)
+	}
+}
+
+// A node's report on a deleted VirtualIP of the same name says nothing of the new one:
+// not a verdict, and not a bind at its epoch (which the election would take for a
+// takeover).
+func TestCandidatesIgnoreReportsOnAnEarlierObject(t *testing.T) {
+	web := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "web", UID: "web-2"}, Status: vigilv1.VirtualIPStatus{Owner: "b", Epoch: 1}}
+	node := func(name string) corev1.Node { return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}} }
+	agent := func(name string, uid types.UID, epoch int64) vigilv1.NodeAgent {
+		return vigilv1.NodeAgent{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: vigilv1.NodeAgentStatus{
+			VIPs: []vigilv1.VIPEligibility{{Name: "web", UID: uid, Eligible: true, BoundEpoch: epoch}}}}
+	}
+	members := map[string]membership.State{"a": {Alive: true}, "b": {Alive: true}}
+	cs := Candidates(web, []vigilv1.NodeAgent{agent("a", "web-1", 1), agent("b", "web-2", 1)}, []corev1.Node{node("a"), node("b")},
+		members, Seen{}, t0, time.Minute)
+	for _, c := range cs {
+		if c.Node == "a" && (c.Reported || c.BoundEpoch != 0) {
+			t.Errorf("node a's report on the old web counts: %+v", c)
+		}
+		if c.Node == "b" && (!c.Reported || c.BoundEpoch != 1) {
+			t.Errorf("node b's report on the new web is missing: %+v", c)
+		}
+	}
+	if d := Elect(ElectionInput{VIP: web, Candidates: cs, Now: t0}); d.Owner != "b" || d.Reason == vigilv1.ReasonTakenOver {
+		t.Errorf("election: %+v, want b kept (no takeover by a)", d)
 	}
 }

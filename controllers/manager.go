@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
@@ -45,7 +46,16 @@ type Options struct {
 	RenewDeadline           time.Duration
 	RetryPeriod             time.Duration
 	AgentHeartbeatTimeout   time.Duration
-	Memberlist              membership.Options
+	// NodeEchoInterval is how often the leader sends an ICMP echo request to every node
+	// with an agent; NodeEchoDeadAfter how long a node that answered before may stay silent
+	// before its agent counts as dead. A node's kernel answers however busy its processes
+	// are, so this catches a crashed or cut-off node in NodeEchoDeadAfter plus one interval,
+	// well before memberlist's suspicion timeout, without counting a starved agent dead.
+	// Shorter fails over sooner; too short counts as dead a node whose replies a congested
+	// network delays. 0 turns the watch off (memberlist and heartbeats only).
+	NodeEchoInterval  time.Duration
+	NodeEchoDeadAfter time.Duration
+	Memberlist        membership.Options
 }
 
 // BindFlags registers the options on fs with their defaults.
@@ -58,6 +68,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "how long the leader retries renewing before it steps down")
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "how often candidates try to acquire or renew the Lease")
 	fs.DurationVar(&o.AgentHeartbeatTimeout, "agent-heartbeat-timeout", 30*time.Second, "an agent whose NodeAgent heartbeat is older is dead, unless memberlist knows better")
+	fs.DurationVar(&o.NodeEchoInterval, "node-echo-interval", 20*time.Millisecond, "how often the leader sends an ICMP echo request to every node with an agent; 0 turns the node watch off")
+	fs.DurationVar(&o.NodeEchoDeadAfter, "node-echo-dead-after", 150*time.Millisecond, "a node that stops answering the leader's echo requests this long counts as dead (its VIPs move); it must span several intervals")
 	o.Memberlist.BindFlags(fs, membership.DefaultBind)
 }
 
@@ -74,6 +86,12 @@ func (o *Options) Validate() error {
 	}
 	if err := o.Memberlist.Validate(); err != nil {
 		return err
+	}
+	if o.NodeEchoInterval < 0 || (o.NodeEchoInterval > 0 && o.NodeEchoInterval < time.Millisecond) {
+		return fmt.Errorf("--node-echo-interval %v: want 0 (off) or at least 1ms", o.NodeEchoInterval)
+	}
+	if o.NodeEchoInterval > 0 && o.NodeEchoDeadAfter < 3*o.NodeEchoInterval {
+		return fmt.Errorf("--node-echo-dead-after %v must be at least 3 intervals (--node-echo-interval %v): one lost request must not count a node dead", o.NodeEchoDeadAfter, o.NodeEchoInterval)
 	}
 	if !o.LeaderElection {
 		return nil
@@ -121,13 +139,31 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 		Client: mgr.GetClient(), Clock: clock.RealClock{}, Recorder: mgr.GetEventRecorder("vigil-controller"),
 		HeartbeatTimeout: o.AgentHeartbeatTimeout, Wake: wake, metrics: metrics, Observer: observer,
 	}
+	var gossip *gossipMember
 	if o.Memberlist.Bind != "" {
-		g := &gossipMember{Client: mgr.GetClient(), Namespace: o.LeaderElectionNamespace, Options: o.Memberlist,
+		gossip = &gossipMember{Client: mgr.GetClient(), Namespace: o.LeaderElectionNamespace, Options: o.Memberlist,
 			Advertise: os.Getenv("POD_IP"), Log: logger.WithName("gossip"), OnChange: watcher.Poke}
-		r.Members, watcher.Members = g.Members, g.Members
-		if err := mgr.Add(g); err != nil {
+		if err := mgr.Add(gossip); err != nil {
 			return fmt.Errorf("adding memberlist: %w", err)
 		}
+	}
+	var echoes *nodeWatch
+	if o.NodeEchoInterval > 0 {
+		echoes = &nodeWatch{Client: mgr.GetClient(), NS: netns.None(), Interval: o.NodeEchoInterval, DeadAfter: o.NodeEchoDeadAfter,
+			Log: logger.WithName("nodewatch"), OnChange: watcher.Poke, metrics: metrics}
+		if err := mgr.Add(echoes); err != nil {
+			return fmt.Errorf("adding the node watch: %w", err)
+		}
+	}
+	if gossip != nil || echoes != nil {
+		members := func() map[string]membership.State {
+			var m map[string]membership.State
+			if gossip != nil {
+				m = gossip.Members()
+			}
+			return echoes.Overlay(m)
+		}
+		r.Members, watcher.Members = members, members
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up VirtualIP controller: %w", err)

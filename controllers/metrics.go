@@ -25,6 +25,7 @@ type metrics struct {
 	failover     *prometheus.HistogramVec
 	decisions    *prometheus.CounterVec
 	leader       prometheus.Gauge
+	silentNodes  prometheus.Gauge
 
 	mu    sync.Mutex
 	binds map[string]pendingBind // VirtualIP name -> the move waiting for its bind report
@@ -54,6 +55,10 @@ func newMetrics() *metrics {
 			Name: "vigil_controller_leader",
 			Help: "1 while this controller replica leads (elects owners), else 0.",
 		}),
+		silentNodes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_controller_nodes_silent",
+			Help: "Nodes that have stopped answering the leader's ICMP echo requests (--node-echo-dead-after): their agents count as dead.",
+		}),
 		binds: map[string]pendingBind{},
 		alive: map[string]bool{},
 	}
@@ -71,7 +76,7 @@ func (m *metrics) Register(reg prometheus.Registerer, reader client.Reader, lead
 }
 
 func (m *metrics) collectors(reader client.Reader, leading func() bool) []prometheus.Collector {
-	return []prometheus.Collector{m.ownerChanges, m.failover, m.decisions, m.leader,
+	return []prometheus.Collector{m.ownerChanges, m.failover, m.decisions, m.leader, m.silentNodes,
 		&virtualIPCollector{reader: reader, leading: leading}, &nodeAgentCollector{metrics: m, leading: leading}}
 }
 
@@ -171,6 +176,13 @@ func (m *metrics) forget(name string) {
 }
 
 // setAlive records the liveness watcher's view of the agents.
+func (m *metrics) setSilent(n int) {
+	if m == nil {
+		return
+	}
+	m.silentNodes.Set(float64(n))
+}
+
 func (m *metrics) setAlive(alive map[string]bool) {
 	if m == nil {
 		return

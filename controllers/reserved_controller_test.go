@@ -21,15 +21,20 @@ import (
 // liveAgents makes every agent with a heartbeat in the last minute alive.
 func liveAgents(r *controllers.VirtualIPReconciler) { r.HeartbeatTimeout = time.Minute }
 
+// create creates obj; the test deletes it when it ends.
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := env.Client.Create(context.Background(), obj); err != nil {
+		t.Fatalf("creating %s: %v", obj.GetName(), err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), obj) })
+}
+
 // createNode creates a Node with these status addresses; the test deletes it.
 func createNode(t *testing.T, name string, labels map[string]string, addrs ...corev1.NodeAddress) *corev1.Node {
 	t.Helper()
-	ctx := context.Background()
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
-	if err := env.Client.Create(ctx, n); err != nil {
-		t.Fatalf("creating Node %s: %v", name, err)
-	}
-	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), n) })
+	create(t, n)
 	if len(addrs) > 0 {
 		setNodeAddresses(t, n, addrs...)
 	}
@@ -47,18 +52,14 @@ func setNodeAddresses(t *testing.T, n *corev1.Node, addrs ...corev1.NodeAddress)
 // createAgent creates a NodeAgent with a fresh heartbeat that reports vips eligible.
 func createAgent(t *testing.T, name string, labels map[string]string, gateways []string, vips ...string) *vigilv1.NodeAgent {
 	t.Helper()
-	ctx := context.Background()
 	a := &vigilv1.NodeAgent{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
-	if err := env.Client.Create(ctx, a); err != nil {
-		t.Fatalf("creating NodeAgent %s: %v", name, err)
-	}
-	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), a) })
+	create(t, a)
 	now := time.Now()
 	a.Status = vigilv1.NodeAgentStatus{HeartbeatTime: metav1.NewTime(now), Gateways: gateways}
 	for _, v := range vips {
 		a.Status.VIPs = append(a.Status.VIPs, vigilv1.VIPEligibility{Name: v, Eligible: true, Since: metav1.NewMicroTime(now.Add(-time.Minute)), Reason: "all health checks passing"})
 	}
-	if err := env.Client.Status().Update(ctx, a); err != nil {
+	if err := env.Client.Status().Update(context.Background(), a); err != nil {
 		t.Fatalf("writing the status of NodeAgent %s: %v", name, err)
 	}
 	return a
@@ -66,11 +67,7 @@ func createAgent(t *testing.T, name string, labels map[string]string, gateways [
 
 func createVIP(t *testing.T, name, address string) {
 	t.Helper()
-	vip := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: vigilv1.VirtualIPSpec{Address: address}}
-	if err := env.Client.Create(context.Background(), vip); err != nil {
-		t.Fatalf("creating VirtualIP %s: %v", name, err)
-	}
-	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), vip) })
+	create(t, &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: vigilv1.VirtualIPSpec{Address: address}})
 }
 
 // waitFor polls the VirtualIP until ok says its status is as wanted, and returns it.
@@ -165,10 +162,7 @@ func TestAPIServerAndGatewayAddressesAreNeverElected(t *testing.T) {
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"198.18.4.2"}}},
 	}
-	if err := env.Client.Create(ctx, slice); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), slice) })
+	create(t, slice)
 	createVIP(t, "reserved-api", "198.18.4.2")
 	createVIP(t, "reserved-gw", "198.18.4.1")
 	createVIP(t, "reserved-gw6", "fd00:198:18:4::1")

@@ -148,12 +148,12 @@ func (r *VirtualIPReconciler) decide(vip *vigilv1.VirtualIP, c *cluster, members
 	if in.ReservedBy != "" || in.ConflictWith != "" {
 		return in // never elected: computeStatus takes the address away from any owner
 	}
-	seen := Seen{Heartbeats: r.Observer.Heartbeats(c.agents, now), EligibleSince: r.Observer.EligibleSince(vip.Name, c.agents, now)}
-	candidates := Candidates(vip.Name, c.agents, c.nodes, members, seen, now, r.HeartbeatTimeout)
+	seen := Seen{Heartbeats: r.Observer.Heartbeats(c.agents, now), EligibleSince: r.Observer.EligibleSince(vip, c.agents, now)}
+	candidates := Candidates(vip, c.agents, c.nodes, members, seen, now, r.HeartbeatTimeout)
 	in.Decision = Elect(ElectionInput{VIP: vip, Candidates: candidates, Owned: r.ownedCounts(c.vips, vip.Name), Now: now})
 	for i := range c.agents {
 		if c.agents[i].Name == in.Decision.Owner {
-			in.OwnerReport = c.agents[i].Status.Report(vip.Name)
+			in.OwnerReport = c.agents[i].Status.Report(vip)
 		}
 	}
 	return in
@@ -266,7 +266,7 @@ type Seen struct {
 }
 
 // Candidates turns the agents' reports into the election's view of each node for vip.
-func Candidates(vip string, agents []vigilv1.NodeAgent, nodes []corev1.Node, members map[string]membership.State, seen Seen, now time.Time, timeout time.Duration) []Candidate {
+func Candidates(vip *vigilv1.VirtualIP, agents []vigilv1.NodeAgent, nodes []corev1.Node, members map[string]membership.State, seen Seen, now time.Time, timeout time.Duration) []Candidate {
 	byName := map[string]*corev1.Node{}
 	for i := range nodes {
 		byName[nodes[i].Name] = &nodes[i]

@@ -2,30 +2,20 @@ package controllers_test
 
 import (
 	"context"
-	"os"
 	"testing"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/controllers"
 	"vigil.dev/vigil/internal/scheme"
-	"vigil.dev/vigil/test/envtest"
 )
-
-var env *envtest.Env
-
-func TestMain(m *testing.M) {
-	os.Exit(envtest.Run(m, func(e *envtest.Env) { env = e }))
-}
 
 // startReconciler runs the VirtualIP reconciler, with the cache Run gives it, until the
 // test ends; options set more of its fields.
@@ -62,20 +52,9 @@ func startReconciler(t *testing.T, options ...func(*controllers.VirtualIPReconci
 // waitForStatus polls until the VirtualIP's status has observed its generation.
 func waitForStatus(t *testing.T, name string) *vigilv1.VirtualIP {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var vip vigilv1.VirtualIP
-		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, &vip); err != nil {
-			t.Fatal(err)
-		}
-		if vip.Status.ObservedGeneration == vip.Generation {
-			return &vip
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status never observed generation %d: %+v", vip.Generation, vip.Status)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return waitFor(t, name, "its generation observed", func(vip *vigilv1.VirtualIP) bool {
+		return vip.Status.ObservedGeneration == vip.Generation
+	})
 }
 
 func TestControllerKeepsObservedGenerationAndReadyHonest(t *testing.T) {
@@ -85,10 +64,7 @@ func TestControllerKeepsObservedGenerationAndReadyHonest(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "status-db"},
 		Spec:       vigilv1.VirtualIPSpec{Address: "198.18.2.10"},
 	}
-	if err := env.Client.Create(ctx, vip); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Client.Delete(ctx, vip) })
+	create(t, vip)
 
 	got := waitForStatus(t, vip.Name)
 	ready := meta.FindStatusCondition(got.Status.Conditions, vigilv1.ConditionReady)

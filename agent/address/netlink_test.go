@@ -11,27 +11,11 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"vigil.dev/vigil/agent/address"
 	"vigil.dev/vigil/test/lab"
 )
-
-// manager opens the real Manager inside a lab node's namespace.
-func manager(t *testing.T, n *lab.Member) (*address.Netlink, netns.NsHandle) {
-	t.Helper()
-	ns, err := netns.GetFromName(n.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := address.NewNetlink(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(); _ = ns.Close() })
-	return m, ns
-}
 
 func vipURL(a netip.Addr, path string) string {
 	return fmt.Sprintf("http://%s%s", net.JoinHostPort(a.String(), "80"), path)
@@ -40,7 +24,7 @@ func vipURL(a netip.Addr, path string) string {
 func TestBindMakesTheVIPReachableAndUnbindRemovesIt(t *testing.T) {
 	l := lab.ForTest(t, lab.Config{Nodes: 2, WithoutControlPlane: true})
 	ctx := context.Background()
-	m, _ := manager(t, l.Nodes[0])
+	m, _ := lab.NetlinkForTest(t, l.Nodes[0])
 	for _, p := range []netip.Prefix{netip.PrefixFrom(lab.VIPv4(0), 32), netip.PrefixFrom(lab.VIPv6(0), 128)} {
 		b := address.Binding{Interface: lab.NodeInterface, Prefix: p}
 		for range 2 { // idempotent
@@ -76,7 +60,7 @@ func TestVIPIsUsableAtOnceAndNeverTheNodeSourceAddress(t *testing.T) {
 	l := lab.ForTest(t, lab.Config{Nodes: 2, WithoutControlPlane: true})
 	ctx := context.Background()
 	a, b := l.Nodes[0], l.Nodes[1]
-	m, ns := manager(t, a)
+	m, ns := lab.NetlinkForTest(t, a)
 	// Turn DAD back on in this node, as on a real host, to see that the VIP skips it.
 	if _, err := l.Exec(a.Name, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=1"); err != nil {
 		t.Fatal(err)
@@ -128,7 +112,7 @@ func TestVIPIsUsableAtOnceAndNeverTheNodeSourceAddress(t *testing.T) {
 func TestForeignAddressIsNeverTouched(t *testing.T) {
 	l := lab.ForTest(t, lab.Config{Nodes: 1, WithoutControlPlane: true})
 	n := l.Nodes[0]
-	m, _ := manager(t, n)
+	m, _ := lab.NetlinkForTest(t, n)
 	foreign := address.Binding{Interface: lab.NodeInterface, Prefix: netip.PrefixFrom(lab.VIPv4(50), 32)}
 	if _, err := l.Exec(n.Name, "ip", "addr", "add", foreign.Prefix.String(), "dev", lab.NodeInterface); err != nil {
 		t.Fatal(err)
@@ -156,7 +140,7 @@ func TestForeignAddressIsNeverTouched(t *testing.T) {
 
 func TestInterfaceSelectionOnARealNode(t *testing.T) {
 	l := lab.ForTest(t, lab.Config{Nodes: 1, WithoutControlPlane: true})
-	m, _ := manager(t, l.Nodes[0])
+	m, _ := lab.NetlinkForTest(t, l.Nodes[0])
 	links, err := m.Links()
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +164,7 @@ func TestInterfaceSelectionOnARealNode(t *testing.T) {
 // addresses add no prefix route.
 func TestLifetimeIsADeadMansSwitch(t *testing.T) {
 	l := lab.ForTest(t, lab.Config{Nodes: 1, WithoutControlPlane: true})
-	m, ns := manager(t, l.Nodes[0])
+	m, ns := lab.NetlinkForTest(t, l.Nodes[0])
 	m.Lifetime = time.Second
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {

@@ -91,15 +91,7 @@ type node struct {
 
 func openNode(t *testing.T, m *lab.Member) node {
 	t.Helper()
-	ns, err := netns.GetFromName(m.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := address.NewNetlink(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { addrs.Close(); _ = ns.Close() })
+	addrs, ns := lab.NetlinkForTest(t, m)
 	links, err := addrs.Links()
 	if err != nil {
 		t.Fatal(err)
@@ -213,12 +205,7 @@ func TestForwardingKeepsTheOldOwnersConnections(t *testing.T) {
 
 func TestRuleWithoutEthernetAddressIsRefused(t *testing.T) {
 	l := lab.ForTest(t, lab.Config{Nodes: 1, WithoutControlPlane: true})
-	ns, err := netns.GetFromName(l.Nodes[0].NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ns.Close() }()
-	fwd, err := handover.NewNFT(ns)
+	fwd, err := handover.NewNFT(lab.NamespaceForTest(t, l.Nodes[0]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,35 +2,26 @@ package probe
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/netip"
 	"sync"
 
 	"github.com/vishvananda/netns"
-	"golang.org/x/net/icmp"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 
-	"vigil.dev/vigil/internal/netnsutil"
+	"vigil.dev/vigil/internal/echo"
 )
 
-// pinger is one ICMP socket per address family shared by every ICMP check: one reader
+// pinger is one ICMP socket per address family shared by every ICMP check: its reader
 // hands each echo reply to the probe waiting for its sequence number. A socket per probe
 // would cost a socket and a close per probe, and every raw socket sees every reply.
 type pinger struct {
 	ns netns.NsHandle
 	v6 bool
 
-	mu         sync.Mutex
-	conn       *icmp.PacketConn
-	privileged bool // raw socket (CAP_NET_RAW) rather than an unprivileged ping socket
-	id         int
-	seq        uint16
-	waiting    map[uint16]*pending
-	done       chan struct{}
+	mu      sync.Mutex
+	sock    *echo.Socket
+	seq     uint16
+	waiting map[uint16]*pending
 }
 
 type pending struct {
@@ -39,70 +30,28 @@ type pending struct {
 }
 
 func newPinger(ns netns.NsHandle, v6 bool) *pinger {
-	return &pinger{ns: ns, v6: v6, id: rand.IntN(0xffff), waiting: map[uint16]*pending{}}
+	return &pinger{ns: ns, v6: v6, waiting: map[uint16]*pending{}}
 }
 
-// open opens the socket on first use: an unprivileged ping socket where the kernel allows
-// it (net.ipv4.ping_group_range), a raw socket otherwise. p.mu is held.
+// open opens the socket on first use. p.mu is held.
 func (p *pinger) open() error {
-	if p.conn != nil {
+	if p.sock != nil {
 		return nil
 	}
-	network, raw, addr := "udp4", "ip4:icmp", "0.0.0.0"
-	if p.v6 {
-		network, raw, addr = "udp6", "ip6:ipv6-icmp", "::"
-	}
-	var privileged bool
-	var conn *icmp.PacketConn
-	err := netnsutil.Do(p.ns, func() error {
-		var e error
-		if conn, e = icmp.ListenPacket(network, addr); e == nil {
-			return nil
-		}
-		privileged = true
-		conn, e = icmp.ListenPacket(raw, addr)
-		return e
-	})
+	sock, err := echo.Listen(p.ns, p.v6, p.replied)
 	if err != nil {
-		return fmt.Errorf("opening ICMP socket (unprivileged ping not allowed and no CAP_NET_RAW?): %w", err)
+		return err
 	}
-	p.conn, p.privileged, p.done = conn, privileged, make(chan struct{})
-	go p.read(conn, p.done)
+	p.sock = sock
 	return nil
 }
 
-func (p *pinger) read(conn *icmp.PacketConn, done chan struct{}) {
-	defer close(done)
-	proto := 1
-	if p.v6 {
-		proto = 58
-	}
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := conn.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		msg, err := icmp.ParseMessage(proto, buf[:n])
-		if err != nil || (msg.Type != ipv4.ICMPTypeEchoReply && msg.Type != ipv6.ICMPTypeEchoReply) {
-			continue
-		}
-		echo, ok := msg.Body.(*icmp.Echo)
-		if !ok {
-			continue
-		}
-		p.mu.Lock()
-		w, ok := p.waiting[uint16(echo.Seq)]
-		// On a raw socket everyone's replies arrive: the ID tells ours apart. A ping
-		// socket's kernel sets the ID and delivers only ours.
-		if ok && (!p.privileged || echo.ID == p.id) && sameIP(from, w.dst) {
-			delete(p.waiting, uint16(echo.Seq))
-			close(w.reply)
-		}
-		p.mu.Unlock()
+func (p *pinger) replied(r echo.Reply) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w, ok := p.waiting[r.Seq]; ok && r.From == w.dst {
+		delete(p.waiting, r.Seq)
+		close(w.reply)
 	}
 }
 
@@ -118,9 +67,9 @@ func (p *pinger) ping(ctx context.Context, dst netip.Addr, zone string) error {
 		p.seq++
 	}
 	seq := p.seq
-	w := &pending{dst: dst.WithZone(""), reply: make(chan struct{})}
+	w := &pending{dst: dst.Unmap().WithZone(""), reply: make(chan struct{})}
 	p.waiting[seq] = w
-	conn, privileged := p.conn, p.privileged
+	sock := p.sock
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
@@ -129,21 +78,8 @@ func (p *pinger) ping(ctx context.Context, dst netip.Addr, zone string) error {
 		}
 		p.mu.Unlock()
 	}()
-
-	var typ icmp.Type = ipv4.ICMPTypeEcho
-	if p.v6 {
-		typ = ipv6.ICMPTypeEchoRequest
-	}
-	b, err := (&icmp.Message{Type: typ, Body: &icmp.Echo{ID: p.id, Seq: int(seq), Data: []byte("vigil")}}).Marshal(nil)
-	if err != nil {
+	if err := sock.Send(dst, zone, seq); err != nil {
 		return err
-	}
-	var addr net.Addr = &net.UDPAddr{IP: dst.AsSlice(), Zone: zone}
-	if privileged {
-		addr = &net.IPAddr{IP: dst.AsSlice(), Zone: zone}
-	}
-	if _, err := conn.WriteTo(b, addr); err != nil {
-		return fmt.Errorf("sending echo request to %s: %w", dst, err)
 	}
 	select {
 	case <-w.reply:
@@ -156,23 +92,10 @@ func (p *pinger) ping(ctx context.Context, dst netip.Addr, zone string) error {
 // close closes the socket and waits for its reader.
 func (p *pinger) close() {
 	p.mu.Lock()
-	conn, done := p.conn, p.done
-	p.conn = nil
+	sock := p.sock
+	p.sock = nil
 	p.mu.Unlock()
-	if conn != nil {
-		_ = conn.Close()
-		<-done
+	if sock != nil {
+		_ = sock.Close()
 	}
-}
-
-func sameIP(from net.Addr, dst netip.Addr) bool {
-	var ip net.IP
-	switch a := from.(type) {
-	case *net.UDPAddr:
-		ip = a.IP
-	case *net.IPAddr:
-		ip = a.IP
-	}
-	got, ok := netip.AddrFromSlice(ip)
-	return ok && got.Unmap() == dst
 }

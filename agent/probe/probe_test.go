@@ -33,11 +33,7 @@ type probeLab struct {
 func newProbeLab(t *testing.T) *probeLab {
 	t.Helper()
 	l := lab.ForTest(t, lab.Config{Nodes: 2, WithoutControlPlane: true})
-	ns, err := netns.GetFromName(l.Nodes[0].NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ns.Close() })
+	ns := lab.NamespaceForTest(t, l.Nodes[0])
 	gw, err := probe.NetlinkGateway(ns)
 	if err != nil {
 		t.Fatal(err)

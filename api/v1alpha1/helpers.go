@@ -27,11 +27,13 @@ func (r *PriorityRule) Selects(nodeLabels map[string]string) bool {
 	return err == nil && sel.Matches(labels.Set(nodeLabels))
 }
 
-// Report returns the node's report on the named VirtualIP, nil if it has none.
-func (s *NodeAgentStatus) Report(vip string) *VIPEligibility {
+// Report returns the node's report on the VirtualIP, nil if it has none. A report on an
+// earlier VirtualIP of the same name (another UID) is none; one without a UID (written by
+// an agent older than the field) is taken by name.
+func (s *NodeAgentStatus) Report(vip *VirtualIP) *VIPEligibility {
 	for i := range s.VIPs {
-		if s.VIPs[i].Name == vip {
-			return &s.VIPs[i]
+		if r := &s.VIPs[i]; r.Name == vip.Name && (r.UID == "" || r.UID == vip.UID) {
+			return r
 		}
 	}
 	return nil

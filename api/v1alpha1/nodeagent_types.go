@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // NoVerdictYet is the reason of a check that has not run yet (see VIPEligibility.pending).
@@ -14,6 +15,13 @@ type VIPEligibility struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
+
+	// uid of the VirtualIP: a VirtualIP deleted and created again under its name is
+	// another object, and what a node reported on the old one says nothing of the new.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=128
+	UID types.UID `json:"uid,omitempty"`
 
 	// eligible is true while the node matches, has the interface and passes every check.
 	// +required

@@ -2,7 +2,6 @@ package v1alpha1_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,14 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
-	"vigil.dev/vigil/test/envtest"
 )
-
-var env *envtest.Env
-
-func TestMain(m *testing.M) {
-	os.Exit(envtest.Run(m, func(e *envtest.Env) { env = e }))
-}
 
 // newVIP builds an unstructured VirtualIP from a YAML spec, so that rows can hold values
 // the Go types could not even represent (bad durations, unknown enums).

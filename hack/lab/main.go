@@ -11,6 +11,8 @@
 //	lab bench-probes [--vips N] [--for D]      cost of the agent's health probes
 //	lab demo                                   what `make demo` shows
 //	lab chaos [--for D] [--seed N] [flags]     random real faults, invariants checked (make chaos)
+//	lab api-pattern [--vigil BIN] [--fault stop|kill] [flags]
+//	                                           the agents' API requests around an API outage
 //
 // The processes the lab runs inside its namespaces are test/labhelper's: `make lab` builds
 // it as bin/labhelper beside bin/lab, where this command finds it; elsewhere (go run) the
@@ -45,6 +47,7 @@ var commands = map[string]subcommand.Command{
 	"bench-probes":   benchProbes,
 	"demo":           demo,
 	"chaos":          chaos,
+	"api-pattern":    apiPattern,
 }
 
 func main() { subcommand.Main("lab", commands) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
@@ -17,14 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"vigil.dev/vigil/internal/metricsauth"
-	"vigil.dev/vigil/test/envtest"
 )
-
-var env *envtest.Env
-
-func TestMain(m *testing.M) {
-	os.Exit(envtest.Run(m, func(e *envtest.Env) { env = e }))
-}
 
 type fakeReviewer struct {
 	allowed map[string]bool

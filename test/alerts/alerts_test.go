@@ -7,30 +7,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"vigil.dev/vigil/test/envtest"
 )
-
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	dir := os.Getenv("VIGIL_TOOLS_BIN")
-	if dir == "" {
-		t.Fatal("VIGIL_TOOLS_BIN is not set: run `make test`, which installs helm and promtool (`make tools`)")
-	}
-	return filepath.Join(dir, name)
-}
 
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	var out bytes.Buffer
-	cmd := exec.Command(tool(t, name), args...)
+	cmd := exec.Command(envtest.Tool(t, name), args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out.String())
@@ -42,7 +29,7 @@ func run(t *testing.T, name string, args ...string) string {
 // as a Prometheus rules file into dir.
 func renderRules(t *testing.T, dir string) string {
 	t.Helper()
-	manifest := run(t, "helm", "template", "vigil", filepath.Join(repoRoot(), "charts", "vigil"), "--namespace", "vigil-system",
+	manifest := run(t, "helm", "template", "vigil", filepath.Join(envtest.RepoRoot(), "charts", "vigil"), "--namespace", "vigil-system",
 		"--kube-version", "1.37.2", "--set", "metrics.prometheusRule.enabled=true", "--show-only", "templates/prometheusrule.yaml")
 	var rule struct {
 		Spec struct {
@@ -76,7 +63,7 @@ func TestAlertRulesCompile(t *testing.T) {
 func TestAlertRulesFireAndStayQuiet(t *testing.T) {
 	dir := t.TempDir()
 	renderRules(t, dir)
-	tests, err := os.ReadFile(filepath.Join(repoRoot(), "test", "alerts", "alerts.test.yml"))
+	tests, err := os.ReadFile(filepath.Join(envtest.RepoRoot(), "test", "alerts", "alerts.test.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}

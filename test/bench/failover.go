@@ -33,8 +33,11 @@ type FailoverResult struct {
 	Maxms          float64 `json:"max_ms"`
 	FailedRequests int     `json:"failed_requests"`
 	FalseFailovers int     `json:"false_failovers"`
-	Date           string  `json:"date"`
-	Machine        string  `json:"machine"`
+	// StagesMS is the median offset from the fault of each stage of the failover, in
+	// milliseconds, for systems that log them (StageTracer).
+	StagesMS map[string]float64 `json:"stages_ms,omitempty"`
+	Date     string             `json:"date"`
+	Machine  string             `json:"machine"`
 
 	dualAnswers int
 }
@@ -58,6 +61,7 @@ func RunFailover(ctx context.Context, l *lab.Lab, sys FailoverSystem, o Failover
 		}
 		r := FailoverResult{System: sys.Name(), Scenario: scenario, Trials: o.Trials, Date: time.Now().UTC().Format(time.DateOnly), Machine: lab.Machine()}
 		var outages []time.Duration
+		var stages []Stages
 		for trial := 1; trial <= o.Trials; trial++ {
 			if err := ctx.Err(); err != nil {
 				return results, err
@@ -76,6 +80,18 @@ func RunFailover(ctx context.Context, l *lab.Lab, sys FailoverSystem, o Failover
 			}
 			o.Logf("%s %s trial %d/%d: %s -> %s, outage %v, %d failed%s, %d moves", sys.Name(), scenario, trial, o.Trials,
 				out.from, out.NewOwner, out.Duration.Round(time.Millisecond), out.Failed, failures, out.Moves)
+			if tracer, ok := sys.(StageTracer); ok && scenario == ScenarioNodeCrash {
+				st, err := tracer.Stages(l, StageTrial{Fault: out.fault, Owner: out.from, NewOwner: out.NewOwner, Answered: out.FirstOKAfter})
+				if err != nil {
+					return results, fmt.Errorf("%s %s trial %d: reading the stages from the logs: %w", sys.Name(), scenario, trial, err)
+				}
+				stages = append(stages, st)
+				o.Logf("  stages: %s", FormatStages(MedianStages([]Stages{st})))
+			}
+		}
+		if len(stages) > 0 {
+			r.StagesMS = MedianStages(stages)
+			o.Logf("%s %s median stages: %s", sys.Name(), scenario, FormatStages(r.StagesMS))
 		}
 		ms := func(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Millisecond)*10) / 10 }
 		r.P50ms, r.P95ms, r.P99ms = ms(lab.Percentile(outages, 50)), ms(lab.Percentile(outages, 95)), ms(lab.Percentile(outages, 99))

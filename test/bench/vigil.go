@@ -56,7 +56,7 @@ func (v *Vigil) Start(l *lab.Lab) error {
 		return err
 	}
 	vip := &vigilv1.VirtualIP{
-		ObjectMeta: metav1.ObjectMeta{Name: "bench"},
+		ObjectMeta: metav1.ObjectMeta{Name: benchVIPName},
 		Spec: vigilv1.VirtualIPSpec{Address: v.VIP.String(), HealthChecks: []vigilv1.HealthCheck{
 			{Name: "web", TCP: &vigilv1.TCPCheck{Host: "127.0.0.1", Port: lab.HTTPPort}},
 		}},
@@ -83,4 +83,31 @@ func (v *Vigil) StopNode(l *lab.Lab, node string) error {
 		return err
 	}
 	return p.Wait(20 * time.Second)
+}
+
+// benchVIPName is the name of the benchmark's VirtualIP.
+const benchVIPName = "bench"
+
+// Stages dates a failover's stages from the controller's and the agents' logs.
+func (v *Vigil) Stages(l *lab.Lab, t StageTrial) (Stages, error) {
+	var lines []logLine
+	read := func(process, name string) error {
+		p, ok := l.Process(name)
+		if !ok {
+			return nil
+		}
+		ls, err := readLogLines(p.LogPath, process, t.Fault)
+		lines = append(lines, ls...)
+		return err
+	}
+	if err := read("controller", "cp/vigil-controller"); err != nil {
+		return nil, err
+	}
+	for _, n := range l.Nodes {
+		if err := read(n.Name, n.Name+"/vigil-agent"); err != nil {
+			return nil, err
+		}
+	}
+	t.VIP = benchVIPName
+	return traceStages(lines, t), nil
 }

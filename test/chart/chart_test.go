@@ -5,8 +5,6 @@ package chart_test
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,33 +18,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"vigil.dev/vigil/test/envtest"
+	"vigil.dev/vigil/test/manifest"
 )
-
-var env *envtest.Env
-
-func TestMain(m *testing.M) {
-	os.Exit(envtest.Run(m, func(e *envtest.Env) { env = e }))
-}
-
-// tool is one of the tools `make tools` installs.
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	bin := os.Getenv("VIGIL_TOOLS_BIN")
-	if bin == "" {
-		t.Fatal("VIGIL_TOOLS_BIN is not set: run `make test`, which installs helm, kubeconform and promtool (`make tools`)")
-	}
-	return filepath.Join(bin, name)
-}
 
 func helm(t *testing.T, args ...string) string {
 	t.Helper()
 	var out, stderr bytes.Buffer
-	cmd := exec.Command(tool(t, "helm"), args...)
+	cmd := exec.Command(envtest.Tool(t, "helm"), args...)
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
@@ -62,22 +44,13 @@ func render(t *testing.T, extra ...string) []*unstructured.Unstructured {
 	return decode(t, out)
 }
 
-func decode(t *testing.T, manifest string) []*unstructured.Unstructured {
+func decode(t *testing.T, rendered string) []*unstructured.Unstructured {
 	t.Helper()
-	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return objs
-			}
-			t.Fatalf("decoding rendered chart: %v", err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
+	objs, err := manifest.Decode(rendered)
+	if err != nil {
+		t.Fatalf("decoding rendered chart: %v", err)
 	}
+	return objs
 }
 
 func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
@@ -114,7 +87,7 @@ func TestChartLints(t *testing.T) {
 func TestValuesSchemaRejectsBadValues(t *testing.T) {
 	for _, set := range []string{"agent.handover.timeout=10", "memberlist.port=70000", "controller.runAsUser=0",
 		"agent.logLevel=verbose", "agent.bogus=1", "image.digest=latest"} {
-		cmd := exec.Command(tool(t, "helm"), "template", "vigil", chartDir(), "--set", set)
+		cmd := exec.Command(envtest.Tool(t, "helm"), "template", "vigil", chartDir(), "--set", set)
 		if out, err := cmd.CombinedOutput(); err == nil {
 			t.Errorf("--set %s rendered; want a schema error", set)
 		} else if !strings.Contains(string(out), "values don't meet the specifications of the schema") {

@@ -63,7 +63,7 @@ func TestKubeconformAgainstTheCRDSchemas(t *testing.T) {
 
 func kubeconform(t *testing.T, schemas, dir string, wantValid bool) {
 	t.Helper()
-	cmd := exec.Command(tool(t, "kubeconform"), "-summary", "-verbose",
+	cmd := exec.Command(envtest.Tool(t, "kubeconform"), "-summary", "-verbose",
 		"-schema-location", filepath.Join(schemas, "{{ .Group }}", "{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"), dir)
 	out, err := cmd.CombinedOutput()
 	t.Logf("kubeconform %s:\n%s", dir, out)

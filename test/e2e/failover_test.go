@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
@@ -16,8 +15,7 @@ import (
 )
 
 func TestApplyCrashServiceDownAndPlannedHandover(t *testing.T) {
-	e := newEnv(t, 3)
-	e.startVigil()
+	e := newVigilEnv(t, 3)
 	v4 := lab.VIPv4(10)
 
 	start := time.Now()
@@ -34,23 +32,12 @@ func TestApplyCrashServiceDownAndPlannedHandover(t *testing.T) {
 	}
 
 	// The owner's service dies: its check fails and the VIP moves.
-	rec, err := e.l.StartRecorder(lab.RecordOptions{URL: url(v4), Duration: 2 * time.Minute, Timeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = rec.Stop() }()
-	if _, err := rec.WaitFor(5*time.Second, func(s []lab.Sample) bool { return len(s) > 20 && s[len(s)-1].OK }); err != nil {
-		t.Fatal(err)
-	}
+	rec := e.startRecorder(v4)
 	fault := time.Now()
 	if err := e.l.StopService(first); err != nil {
 		t.Fatal(err)
 	}
-	samples, err := rec.WaitFor(10*time.Second, func(s []lab.Sample) bool { return lab.AnalyzeFault(s, fault, first).Recovered })
-	if err != nil {
-		t.Fatalf("service down on %s: never served elsewhere: %v", first, err)
-	}
-	o := lab.AnalyzeFault(samples, fault, first)
+	o := e.failedOver(rec, fault, first, 10*time.Second, "service down on "+first)
 	t.Logf("service down on %s -> %s after %v", first, o.NewOwner, o.Duration.Round(time.Millisecond))
 	if tr := e.get("web").Status.LastTransition; tr == nil || tr.Reason != "OwnerUnhealthy" {
 		t.Errorf("last transition %+v, want OwnerUnhealthy", tr)
@@ -66,11 +53,7 @@ func TestApplyCrashServiceDownAndPlannedHandover(t *testing.T) {
 	if err := e.l.CrashNode(second); err != nil {
 		t.Fatal(err)
 	}
-	samples, err = rec.WaitFor(15*time.Second, func(s []lab.Sample) bool { return lab.AnalyzeFault(s, fault, second).Recovered })
-	if err != nil {
-		t.Fatalf("crash of %s: never served elsewhere: %v", second, err)
-	}
-	o = lab.AnalyzeFault(samples, fault, second)
+	o = e.failedOver(rec, fault, second, 15*time.Second, "crash of "+second)
 	t.Logf("crash of %s -> %s after %v", second, o.NewOwner, o.Duration.Round(time.Millisecond))
 	if tr := e.get("web").Status.LastTransition; tr == nil || tr.Reason != "OwnerLost" {
 		t.Errorf("last transition %+v, want OwnerLost", tr)
@@ -99,7 +82,7 @@ func TestApplyCrashServiceDownAndPlannedHandover(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	samples, err = rec.Stop()
+	samples, err := rec.Stop()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +97,7 @@ func TestApplyCrashServiceDownAndPlannedHandover(t *testing.T) {
 }
 
 func TestConflictAndSpread(t *testing.T) {
-	e := newEnv(t, 3)
-	e.startVigil()
+	e := newVigilEnv(t, 3)
 	e.apply(webVIP("first", lab.VIPv4(20)))
 	time.Sleep(50 * time.Millisecond) // a later creation time
 	e.apply(webVIP("second", lab.VIPv4(20)))

@@ -8,13 +8,13 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -39,6 +39,7 @@ import (
 	"vigil.dev/vigil/agent/address"
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/internal/membership"
+	"vigil.dev/vigil/test/envtest"
 	"vigil.dev/vigil/test/lab"
 )
 
@@ -67,6 +68,44 @@ func newEnvWith(t *testing.T, cfg lab.Config) *env {
 		t.Fatal(err)
 	}
 	return &env{t: t, l: l, c: c, vigil: vigil}
+}
+
+// newVigilEnv is newEnv with Vigil started (startVigil).
+func newVigilEnv(t *testing.T, nodes int) *env {
+	t.Helper()
+	e := newEnv(t, nodes)
+	e.startVigil()
+	return e
+}
+
+// newWebEnv is newVigilEnv with the VirtualIP "web" (webVIP) at addr answered; it returns
+// the node that answers.
+func newWebEnv(t *testing.T, nodes int, addr netip.Addr) (*env, string) {
+	t.Helper()
+	e := newVigilEnv(t, nodes)
+	e.apply(webVIP("web", addr))
+	return e, e.owner(addr, 5*time.Second)
+}
+
+// installVigil installs Vigil with helmArgs added (see lab.InstallVigil).
+func (e *env) installVigil(helmArgs ...string) *lab.Installation {
+	e.t.Helper()
+	inst, err := e.l.InstallVigil(context.Background(), helmArgs...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return inst
+}
+
+// installation is Vigil's installation, with the chart's defaults unless installVigil
+// installed it.
+func (e *env) installation() *lab.Installation {
+	e.t.Helper()
+	inst, err := e.l.Installation(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return inst
 }
 
 func (e *env) startAgent(node string, args ...string) *lab.Process {
@@ -322,10 +361,7 @@ func (e *env) watchRemovals(node string, addr netip.Addr) func() int {
 func (e *env) longestRenewalInterval(node string) time.Duration {
 	e.t.Helper()
 	ctx := context.Background()
-	inst, err := e.l.Installation(ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	inst := e.installation()
 	token, err := e.l.MetricsToken(ctx)
 	if err != nil {
 		e.t.Fatal(err)
@@ -690,9 +726,7 @@ func (e *env) serve(vip *vigilv1.VirtualIP) *servedVIP {
 	time.Sleep(time.Second) // standbys reported
 	v := &servedVIP{name: vip.Name, addr: addr, owner: owner, epoch: e.get(vip.Name).Status.Epoch, watch: e.watchAddress(addr)}
 	v.rec = e.record(addr, 3*time.Minute)
-	if _, err := v.rec.WaitFor(5*time.Second, func(s []lab.Sample) bool { return len(s) > 50 && s[len(s)-1].OK }); err != nil {
-		e.t.Fatal(err)
-	}
+	e.waitSteady(v.rec, 50)
 	return v
 }
 
@@ -744,15 +778,44 @@ func (e *env) expectBlipHarmless(vips ...*servedVIP) {
 	}
 }
 
-// record starts the client's requests to addr (every 10 ms, 500 ms timeout) until the test ends.
+// record starts the client's requests to addr (every 10 ms, 500 ms timeout) for d, or
+// until the test ends.
 func (e *env) record(addr netip.Addr, d time.Duration) *lab.Recorder {
 	e.t.Helper()
-	rec, err := e.l.StartRecorder(lab.RecordOptions{URL: url(addr), Duration: d, Timeout: 500 * time.Millisecond})
+	return e.recordWith(lab.RecordOptions{URL: url(addr), Duration: d, Timeout: 500 * time.Millisecond})
+}
+
+// recordWith starts the client's requests with those options, stopped when the test ends
+// if not before.
+func (e *env) recordWith(opts lab.RecordOptions) *lab.Recorder {
+	e.t.Helper()
+	rec, err := e.l.StartRecorder(opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { _, _ = rec.Stop() })
 	return rec
+}
+
+// waitSteady waits until the client has made more than requests requests and the last
+// was answered: the recording starts from steady traffic.
+func (e *env) waitSteady(rec *lab.Recorder, requests int) {
+	e.t.Helper()
+	if _, err := rec.WaitFor(5*time.Second, func(s []lab.Sample) bool { return len(s) > requests && s[len(s)-1].OK }); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// failedOver waits until a request started after fault is answered by another node than
+// node, and returns the outage the client saw; what names the fault in the failure
+// message.
+func (e *env) failedOver(rec *lab.Recorder, fault time.Time, node string, within time.Duration, what string) lab.Outage {
+	e.t.Helper()
+	samples, err := rec.WaitFor(within, func(s []lab.Sample) bool { return lab.AnalyzeFault(s, fault, node).Recovered })
+	if err != nil {
+		e.t.Fatalf("%s: no other node than %s answered within %v: %v", what, node, within, err)
+	}
+	return lab.AnalyzeFault(samples, fault, node)
 }
 
 // answeredAfter waits until a request answers after since (from node, or anyone when node
@@ -943,19 +1006,38 @@ func sortedNodes(nodes ...string) []string {
 // ended; the API server is resumed even if the test fails meanwhile.
 func (e *env) apiBlip(d time.Duration) (began, ended time.Time) {
 	e.t.Helper()
+	began, resume := e.stopAPIServer()
+	time.Sleep(d)
+	resume()
+	return began, time.Now()
+}
+
+// stopAPIServer stops kube-apiserver (SIGSTOP) and returns when, and resume, which
+// resumes it (SIGCONT). The API server is resumed when the test ends if resume was not
+// called: a failed test leaves no stopped API server to the lab's teardown.
+func (e *env) stopAPIServer() (stopped time.Time, resume func()) {
+	e.t.Helper()
 	api, err := e.l.APIServer()
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	began = time.Now()
+	stopped = time.Now()
 	if err := api.Signal(syscall.SIGSTOP); err != nil {
 		e.t.Fatal(err)
 	}
-	time.Sleep(d)
-	if err := api.Signal(syscall.SIGCONT); err != nil {
-		e.t.Fatal(err)
+	resumed := false
+	e.t.Cleanup(func() {
+		if !resumed {
+			_ = api.Signal(syscall.SIGCONT)
+		}
+	})
+	return stopped, func() {
+		e.t.Helper()
+		resumed = true
+		if err := api.Signal(syscall.SIGCONT); err != nil {
+			e.t.Fatal(err)
+		}
 	}
-	return began, time.Now()
 }
 
 // waitControllerLeads waits until a controller has renewed the leader Lease after since
@@ -1026,7 +1108,7 @@ func mustNode(t *testing.T, l *lab.Lab, name string) *lab.Member {
 // promtoolCheckMetrics runs `promtool check metrics` (from `make tools`) on a scrape.
 func promtoolCheckMetrics(t *testing.T, who, body string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(toolsBin(t), "promtool"), "check", "metrics")
+	cmd := exec.Command(envtest.Tool(t, "promtool"), "check", "metrics")
 	cmd.Stdin = strings.NewReader(body)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -1035,15 +1117,6 @@ func promtoolCheckMetrics(t *testing.T, who, body string) {
 	if !strings.Contains(body, "vigil_build_info{") {
 		t.Errorf("%s exposes no vigil_build_info", who)
 	}
-}
-
-func toolsBin(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("VIGIL_TOOLS_BIN"); dir != "" {
-		return dir
-	}
-	t.Fatal("VIGIL_TOOLS_BIN is not set: run `make test`, which installs promtool (`make tools`)")
-	return ""
 }
 
 func (e *env) clientFor(kubeconfig string) client.Client {
@@ -1102,15 +1175,24 @@ func expectDenied(t *testing.T, what string, err error, message string) {
 // startRecorder records the client's requests to addr until they are answered steadily.
 func (e *env) startRecorder(addr netip.Addr) *lab.Recorder {
 	e.t.Helper()
-	rec, err := e.l.StartRecorder(lab.RecordOptions{URL: url(addr), Duration: 2 * time.Minute, Timeout: 300 * time.Millisecond})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { _, _ = rec.Stop() })
-	if _, err := rec.WaitFor(5*time.Second, func(s []lab.Sample) bool { return len(s) > 20 && s[len(s)-1].OK }); err != nil {
-		e.t.Fatal(err)
-	}
+	rec := e.recordWith(lab.RecordOptions{URL: url(addr), Duration: 2 * time.Minute, Timeout: 300 * time.Millisecond})
+	e.waitSteady(rec, 20)
 	return rec
+}
+
+// serveFromNodeA applies the VirtualIP "web" at vip, preferring node-a; waits until node-a
+// owns it, Ready with 2 standbys, and answers for it; gives every agent a second to see the
+// standbys; and starts recording the client's requests. It returns the status and the
+// recorder.
+func (e *env) serveFromNodeA(vip netip.Addr) (vigilv1.VirtualIPStatus, *lab.Recorder) {
+	e.t.Helper()
+	e.apply(webVIP("web", vip, preferNode("node-a", 200)))
+	status, _ := e.waitStatus("web", 10*time.Second, "node-a Ready with 2 standbys", func(s vigilv1.VirtualIPStatus) bool {
+		return readyOn("node-a")(s) && len(s.Standbys) == 2
+	})
+	e.waitAnswer(vip, "node-a", 5*time.Second)
+	time.Sleep(time.Second)
+	return status, e.startRecorder(vip)
 }
 
 // waitStatus waits until the VirtualIP's status satisfies ok and returns it and how long
@@ -1148,10 +1230,11 @@ func readyOn(node string) func(vigilv1.VirtualIPStatus) bool {
 func (e *env) report(node, vip string) *vigilv1.VIPEligibility {
 	e.t.Helper()
 	var a vigilv1.NodeAgent
-	if err := e.c.Get(context.Background(), client.ObjectKey{Name: node}, &a); err != nil {
+	var v vigilv1.VirtualIP
+	if err := errors.Join(e.c.Get(context.Background(), client.ObjectKey{Name: node}, &a), e.c.Get(context.Background(), client.ObjectKey{Name: vip}, &v)); err != nil {
 		e.t.Fatal(err)
 	}
-	return a.Status.Report(vip)
+	return a.Status.Report(&v)
 }
 
 // nodesHolding returns the nodes (of those named, every node when none is) whose kernel has
@@ -1286,11 +1369,7 @@ func (e *env) crashInOutage(rec *lab.Recorder, node string) string {
 	if err := e.l.CrashNode(node); err != nil {
 		e.t.Fatal(err)
 	}
-	samples, err := rec.WaitFor(10*time.Second, func(s []lab.Sample) bool { return lab.AnalyzeFault(s, crash, node).Recovered })
-	if err != nil {
-		e.t.Fatalf("crash of %s in the API outage: never answered elsewhere: %v", node, err)
-	}
-	o := lab.AnalyzeFault(samples, crash, node)
+	o := e.failedOver(rec, crash, node, 10*time.Second, "crash of "+node+" in the API outage")
 	e.t.Logf("crash of %s in the API outage -> %s answers after %v", node, o.NewOwner, o.FirstOKAfter.Sub(crash).Round(time.Millisecond))
 	return o.NewOwner
 }

@@ -26,25 +26,16 @@ func TestMemberlistKeyRotationKeepsEveryMemberAndOutsidersOut(t *testing.T) {
 	// A key split shows at once as packets a member cannot decrypt, and as deaths once it
 	// lasts a few probes. Probes more patient than the defaults keep a CPU-starved machine
 	// (tests run in parallel) from declaring deaths that have nothing to do with keys.
-	inst, err := e.l.InstallVigil(ctx, "--set", "metrics.secure=false",
+	inst := e.installVigil("--set", "metrics.secure=false",
 		"--set", "memberlist.probeInterval=500ms,memberlist.probeTimeout=400ms,memberlist.suspicionMult=4")
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.startVigil()
 	v4 := lab.VIPv4(40)
 	e.apply(webVIP("web", v4))
 	e.owner(v4, 5*time.Second)
 	time.Sleep(time.Second)
 	epoch := e.get("web").Status.Epoch
-	rec, err := e.l.StartRecorder(lab.RecordOptions{URL: url(v4), Duration: 3 * time.Minute, Timeout: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = rec.Stop() }()
-	if _, err := rec.WaitFor(5*time.Second, func(s []lab.Sample) bool { return len(s) > 20 && s[len(s)-1].OK }); err != nil {
-		t.Fatal(err)
-	}
+	rec := e.record(v4, 3*time.Minute)
+	e.waitSteady(rec, 20)
 	members := e.memberlistMembers(inst)
 	before := e.memberlistCounters(members)
 	e.expectListenersOnTheNodeAddress("node-a", inst)

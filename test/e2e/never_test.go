@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -83,8 +84,7 @@ const (
 // elsewhere and answered there. Five kills in one lab, each followed by a restart of the
 // agent as its DaemonSet would; the restarted agent leaves the moved VIP alone.
 func TestKilledAgentsAddressExpiresAndTheVIPMoves(t *testing.T) {
-	e := newEnv(t, 3)
-	e.startVigil()
+	e := newVigilEnv(t, 3)
 	v4 := lab.VIPv4(130)
 	e.apply(webVIP("web", v4))
 	e.owner(v4, 5*time.Second)
@@ -100,11 +100,7 @@ func TestKilledAgentsAddressExpiresAndTheVIPMoves(t *testing.T) {
 		if err := e.agent(owner).Kill(); err != nil {
 			t.Fatal(err)
 		}
-		samples, err := rec.WaitFor(crashFailoverBudget, func(s []lab.Sample) bool { return lab.AnalyzeFault(s, kill, owner).Recovered })
-		if err != nil {
-			t.Fatalf("round %d: %s's agent SIGKILLed: no other node answered the client within %v: %v", round, owner, crashFailoverBudget, err)
-		}
-		o := lab.AnalyzeFault(samples, kill, owner)
+		o := e.failedOver(rec, kill, owner, crashFailoverBudget, fmt.Sprintf("round %d: %s's agent SIGKILLed", round, owner))
 		answers = append(answers, o.FirstOKAfter.Sub(kill))
 
 		// The dead agent's address goes by itself. Wait longer than the bound, to tell how
@@ -165,8 +161,7 @@ func TestKilledAgentsAddressExpiresAndTheVIPMoves(t *testing.T) {
 // drain ends (the kernel times its element out), and the VIP is answered normally from the
 // next owner.
 func TestKilledNewOwnerStopsForwardingWhenTheDrainEnds(t *testing.T) {
-	e := newEnv(t, 3)
-	e.startVigil()
+	e := newVigilEnv(t, 3)
 	v4 := lab.VIPv4(131)
 	// node-a owns the VIP and node-b is next: stopping node-a's agent moves it to node-b,
 	// which forwards node-a's connections; node-c is left for when node-b dies.
@@ -176,9 +171,7 @@ func TestKilledNewOwnerStopsForwardingWhenTheDrainEnds(t *testing.T) {
 	time.Sleep(time.Second) // node-a's report (with its MAC) is in every cache
 	watch := e.watchAddress(v4)
 	rec := e.record(v4, time.Minute)
-	if _, err := rec.WaitFor(5*time.Second, func(s []lab.Sample) bool { return len(s) > 50 && s[len(s)-1].OK }); err != nil {
-		t.Fatal(err)
-	}
+	e.waitSteady(rec, 50)
 
 	stop := time.Now()
 	if err := e.agent("node-a").Signal(syscall.SIGTERM); err != nil {
@@ -264,8 +257,7 @@ func TestKilledNewOwnerStopsForwardingWhenTheDrainEnds(t *testing.T) {
 // once, at epoch 1, whatever epoch the old one had reached; with another address (the way
 // to "change" the immutable address), the old address goes everywhere.
 func TestVirtualIPDeletedAndCreatedAgain(t *testing.T) {
-	e := newEnv(t, 3)
-	e.startVigil()
+	e := newVigilEnv(t, 3)
 	addr, changed := lab.VIPv4(132), lab.VIPv4(133)
 	e.apply(webVIP("web", addr))
 	first := e.owner(addr, 5*time.Second)
@@ -378,9 +370,7 @@ func TestVirtualIPDeletedAndCreatedAgain(t *testing.T) {
 // never fences: a 10 s stop of the API server costs no request and releases nothing.
 func TestWithoutMemberlistAnAPIBlipReleasesNothing(t *testing.T) {
 	e := newEnv(t, 3)
-	if _, err := e.l.InstallVigil(context.Background(), "--set", "memberlist.enabled=false"); err != nil {
-		t.Fatal(err)
-	}
+	e.installVigil("--set", "memberlist.enabled=false")
 	e.startVigil()
 	v := e.serve(webVIP("web", lab.VIPv4(134)))
 	e.expectBlipHarmless(v)
@@ -392,10 +382,7 @@ func TestWithoutMemberlistAnAPIBlipReleasesNothing(t *testing.T) {
 func TestWithoutTheMemberlistKeyAgentsAreNotReadyAndKeepTheirVIPs(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, 3)
-	inst, err := e.l.Installation(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst := e.installation()
 	if _, err := e.l.StartController(e.vigil); err != nil {
 		t.Fatal(err)
 	}
@@ -455,8 +442,7 @@ func TestWithoutTheMemberlistKeyAgentsAreNotReadyAndKeepTheirVIPs(t *testing.T) 
 // keep their VIPs through a 10 s stop of the API server.
 func TestNodeAgentsOfDeletedNodesStopCounting(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, 5)
-	e.startVigil()
+	e := newVigilEnv(t, 5)
 	for i, node := range []string{"node-a", "node-b"} {
 		name := "web-" + node
 		e.apply(webVIP(name, lab.VIPv4(136+i), preferNode(node, 200)))
@@ -500,8 +486,7 @@ func TestNodeAgentsOfDeletedNodesStopCounting(t *testing.T) {
 // hand: the agent leaves foreign addresses alone) says why, and the VIP goes to another
 // node within seconds.
 func TestOwnerThatCannotBindHandsTheVIPOn(t *testing.T) {
-	e := newEnv(t, 3)
-	e.startVigil()
+	e := newVigilEnv(t, 3)
 	v4 := lab.VIPv4(138)
 	// node-a is the first choice; its copy of the address is not Vigil's.
 	foreign := netip.PrefixFrom(v4, 32).String()
@@ -539,11 +524,7 @@ func TestOwnerThatCannotBindHandsTheVIPOn(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		var na vigilv1.NodeAgent
-		if err := e.c.Get(context.Background(), client.ObjectKey{Name: "node-a"}, &na); err != nil {
-			t.Fatal(err)
-		}
-		r := na.Status.Report("web")
+		r := e.report("node-a", "web")
 		if r != nil && !r.Eligible && containsAll(r.Reason, []string{"cannot bind the address", "already configured on this node"}) {
 			t.Logf("node-a's NodeAgent: eligible %v: %s", r.Eligible, r.Reason)
 			break
@@ -573,8 +554,7 @@ func TestOwnerThatCannotBindHandsTheVIPOn(t *testing.T) {
 // A VirtualIP whose address is a node's own IP is admitted by the API, but the controller
 // never elects an owner for it: binding it elsewhere would steal the node's address.
 func TestNodeAddressIsNeverElected(t *testing.T) {
-	e := newEnv(t, 3)
-	e.startVigil()
+	e := newVigilEnv(t, 3)
 	nodeB, err := e.l.Node("node-b")
 	if err != nil {
 		t.Fatal(err)

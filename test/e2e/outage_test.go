@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,34 +12,12 @@ import (
 // kube-apiserver is stopped (SIGSTOP) for 60 s: clients see no error, and a node crash in
 // the middle of the outage still fails over (see docs/concepts.md, "API outage").
 func TestAPIOutage(t *testing.T) {
-	e := newEnv(t, 3)
-	e.startVigil()
 	v4 := lab.VIPv4(60)
-	e.apply(webVIP("web", v4))
-	owner := e.owner(v4, 5*time.Second)
+	e, owner := newWebEnv(t, 3, v4)
 	time.Sleep(2 * time.Second) // standbys reported, statuses settled
-	rec, err := e.l.StartRecorder(lab.RecordOptions{URL: url(v4), Duration: 3 * time.Minute, Timeout: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = rec.Stop() }()
-	if _, err := rec.WaitFor(5*time.Second, func(s []lab.Sample) bool { return len(s) > 50 && s[len(s)-1].OK }); err != nil {
-		t.Fatal(err)
-	}
-	api, err := e.l.APIServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	outage := time.Now()
-	if err := api.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = api.Signal(syscall.SIGCONT)
-		}
-	}()
+	rec := e.record(v4, 3*time.Minute)
+	e.waitSteady(rec, 50)
+	outage, resume := e.stopAPIServer()
 
 	// 30 s of outage: the owner keeps serving, nothing fails.
 	time.Sleep(30 * time.Second)
@@ -58,19 +35,12 @@ func TestAPIOutage(t *testing.T) {
 	if err := e.l.CrashNode(owner); err != nil {
 		t.Fatal(err)
 	}
-	samples, err = rec.WaitFor(20*time.Second, func(s []lab.Sample) bool { return lab.AnalyzeFault(s, crash, owner).Recovered })
-	if err != nil {
-		t.Fatalf("no failover during the API outage: %v", err)
-	}
-	o := lab.AnalyzeFault(samples, crash, owner)
+	o := e.failedOver(rec, crash, owner, 20*time.Second, "no failover during the API outage")
 	t.Logf("crash of %s during the API outage -> %s after %v", owner, o.NewOwner, o.Duration.Round(time.Millisecond))
 
 	// The API server returns after 60 s: the controller agrees, nothing else moves.
 	time.Sleep(time.Until(outage.Add(60 * time.Second)))
-	if err := api.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	resume()
 	back := time.Now()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

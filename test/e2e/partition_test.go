@@ -16,11 +16,8 @@ import (
 // the VIP at once, and the isolated owner releases it by itself within fence-after, so the
 // address is never held twice once the partition heals.
 func TestIsolatedOwnerFencesItself(t *testing.T) {
-	e := newEnv(t, 3)
-	e.startVigil()
 	v4 := lab.VIPv4(90)
-	e.apply(webVIP("web", v4))
-	owner := e.owner(v4, 5*time.Second)
+	e, owner := newWebEnv(t, 3, v4)
 	time.Sleep(time.Second)
 	var others []string
 	for _, n := range e.l.Nodes {
@@ -70,19 +67,11 @@ func TestIsolatedOwnerFencesItself(t *testing.T) {
 
 // Cordoning the owner's Node moves its VIPs, make before break.
 func TestCordonMovesWithoutFailedRequests(t *testing.T) {
-	e := newEnv(t, 2)
-	e.startVigil()
 	v4 := lab.VIPv4(91)
-	e.apply(webVIP("web", v4))
-	owner := e.owner(v4, 5*time.Second)
+	e, owner := newWebEnv(t, 2, v4)
 	time.Sleep(time.Second)
-	rec, err := e.l.StartRecorder(lab.RecordOptions{URL: url(v4), Duration: time.Minute, Timeout: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rec.WaitFor(5*time.Second, func(s []lab.Sample) bool { return len(s) > 50 && s[len(s)-1].OK }); err != nil {
-		t.Fatal(err)
-	}
+	rec := e.record(v4, time.Minute)
+	e.waitSteady(rec, 50)
 	ctx := context.Background()
 	var node corev1.Node
 	if err := e.c.Get(ctx, client.ObjectKey{Name: owner}, &node); err != nil {

@@ -13,8 +13,7 @@ import (
 // preemption: Always moves the VIP back to the preferred node once it has been eligible
 // for preemptionDelay; Never leaves it on the node that took over.
 func TestPreemption(t *testing.T) {
-	e := newEnv(t, 2)
-	e.startVigil()
+	e := newVigilEnv(t, 2)
 	always, never := lab.VIPv4(70), lab.VIPv4(71)
 	e.apply(webVIP("always", always, preferNode("node-a", 200), func(v *vigilv1.VirtualIP) {
 		v.Spec.Preemption = vigilv1.PreemptionAlways
@@ -55,11 +54,8 @@ func TestPreemption(t *testing.T) {
 
 // Both cores busy for 20 s: no owner changes with default settings.
 func TestNoFalseFailoverUnderCPUStarvation(t *testing.T) {
-	e := newEnv(t, 3)
-	e.startVigil()
 	v4 := lab.VIPv4(80)
-	e.apply(webVIP("web", v4))
-	owner := e.owner(v4, 5*time.Second)
+	e, owner := newWebEnv(t, 3, v4)
 	time.Sleep(2 * time.Second)
 	before := e.get("web").Status.Epoch
 	removed := e.watchRemovals(owner, v4)

@@ -19,10 +19,7 @@ func TestPrometheusScrapesVigilThroughAFailover(t *testing.T) {
 	if err := e.l.InstallMonitoringCRDs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	inst, err := e.l.InstallVigil(ctx, "--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true")
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst := e.installVigil("--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true")
 	e.startVigil()
 	prom, err := e.l.StartPrometheus(ctx, inst, time.Second)
 	if err != nil {

@@ -19,10 +19,7 @@ import (
 func TestAgentCanWriteOnlyItsOwnNodeAgent(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, 2)
-	inst, err := e.l.InstallVigil(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst := e.installVigil()
 	agentA, agentB := e.clientFor(inst.Agent.Kubeconfigs["node-a"]), e.clientFor(inst.Agent.Kubeconfigs["node-b"])
 	controller := e.clientFor(inst.Controller.Kubeconfig)
 
@@ -54,7 +51,7 @@ func TestAgentCanWriteOnlyItsOwnNodeAgent(t *testing.T) {
 	expectDenied(t, "an unbound agent token", patchHeartbeat(ctx, unbound, "node-a"), "the vigil agent's token names no node")
 
 	// The controller reads NodeAgents and never writes them: RBAC says no.
-	err = patchHeartbeat(ctx, controller, "node-a")
+	err := patchHeartbeat(ctx, controller, "node-a")
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `cannot patch resource "nodeagents/status"`) {
 		t.Errorf("the controller patching a NodeAgent's status: %v, want RBAC's Forbidden", err)
 	}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -55,11 +54,7 @@ func TestSecondNetworkCarrierLossMovesTheVIP(t *testing.T) {
 	if err := e.l.SetCarrier("node-a", lab.SecondInterface, false); err != nil {
 		t.Fatal(err)
 	}
-	samples, err := rec.WaitFor(10*time.Second, func(s []lab.Sample) bool { return lab.AnalyzeFault(s, fault, "node-a").Recovered })
-	if err != nil {
-		t.Fatalf("eth1 of node-a without carrier: %s never answered elsewhere: %v", vip, err)
-	}
-	o := lab.AnalyzeFault(samples, fault, "node-a")
+	o := e.failedOver(rec, fault, "node-a", 10*time.Second, "eth1 of node-a without carrier: "+vip.String())
 	answered := o.FirstOKAfter.Sub(fault)
 	t.Logf("eth1 carrier of node-a down -> %s answered by %s after %v (client's longest wait %v, %d failed requests)",
 		vip, o.NewOwner, answered.Round(time.Millisecond), o.Duration.Round(time.Millisecond), o.Failed)
@@ -106,23 +101,13 @@ func TestLeaderDiesWithTheOwner(t *testing.T) {
 	}
 	e.waitLeader(leaderPod, 0)
 	vip := lab.VIPv4(62)
-	e.apply(webVIP("web", vip, preferNode("node-a", 200)))
-	before, _ := e.waitStatus("web", 10*time.Second, "node-a Ready with 2 standbys", func(s vigilv1.VirtualIPStatus) bool {
-		return readyOn("node-a")(s) && len(s.Standbys) == 2
-	})
-	e.waitAnswer(vip, "node-a", 5*time.Second)
-	time.Sleep(time.Second) // every agent has seen the standbys
-	rec := e.startRecorder(vip)
+	before, rec := e.serveFromNodeA(vip)
 
 	crash := time.Now()
 	if err := e.l.CrashNode("node-a"); err != nil {
 		t.Fatal(err)
 	}
-	samples, err := rec.WaitFor(10*time.Second, func(s []lab.Sample) bool { return lab.AnalyzeFault(s, crash, "node-a").Recovered })
-	if err != nil {
-		t.Fatalf("crash of node-a with the leader: %s never answered elsewhere: %v", vip, err)
-	}
-	o := lab.AnalyzeFault(samples, crash, "node-a")
+	o := e.failedOver(rec, crash, "node-a", 10*time.Second, "crash of node-a with the leader: "+vip.String())
 	answered := o.FirstOKAfter.Sub(crash)
 	t.Logf("crash of node-a (owner and leader) -> %s answered by %s after %v (standbys were %v)", vip, o.NewOwner, answered.Round(time.Millisecond), before.Standbys)
 	if answered > leaderlessFailoverBudget {
@@ -149,31 +134,11 @@ const outageAfterRestore = 3 * time.Second
 // owner in the last published status, and must not bind the address next to the standby
 // that took it over.
 func TestTakeoverInAPIOutageHasOneHolderOnReturn(t *testing.T) {
-	e := newEnv(t, 3)
-	e.startVigil()
+	e := newVigilEnv(t, 3)
 	vip := lab.VIPv4(63)
-	e.apply(webVIP("web", vip, preferNode("node-a", 200)))
-	before, _ := e.waitStatus("web", 10*time.Second, "node-a Ready with 2 standbys", func(s vigilv1.VirtualIPStatus) bool {
-		return readyOn("node-a")(s) && len(s.Standbys) == 2
-	})
-	e.waitAnswer(vip, "node-a", 5*time.Second)
-	time.Sleep(time.Second) // every agent has seen the standbys
-	rec := e.startRecorder(vip)
-	api, err := e.l.APIServer()
-	if err != nil {
-		t.Fatal(err)
-	}
+	before, rec := e.serveFromNodeA(vip)
 	leader, _ := e.l.Process("cp/vigil-controller")
-	outage := time.Now()
-	if err := api.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = api.Signal(syscall.SIGCONT)
-		}
-	}()
+	outage, resume := e.stopAPIServer()
 	if err := leader.Wait(20 * time.Second); err != nil {
 		t.Fatalf("the controller kept running in the API outage: %v", err)
 	}
@@ -192,10 +157,7 @@ func TestTakeoverInAPIOutageHasOneHolderOnReturn(t *testing.T) {
 	}
 	e.startAgent("node-a")
 	time.Sleep(outageAfterRestore)
-	if err := api.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	resumed = true
+	resume()
 	back := time.Now()
 	t.Logf("API server back after %v", back.Sub(outage).Round(time.Millisecond))
 	e.oneHolderAfter(sampler, back, taker)

@@ -1,5 +1,6 @@
 // Package envtest starts a real etcd and kube-apiserver (built by `make tools`) with
-// Vigil's CRDs installed, for integration tests.
+// Vigil's CRDs installed, for integration tests; it also finds the source tree and the
+// other tools `make tools` installs, for the tests that run them.
 package envtest
 
 import (
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/rest"
@@ -29,6 +31,18 @@ type Env struct {
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Tool is the path of one of the tools `make tools` installs (helm, promtool,
+// kubeconform), in $VIGIL_TOOLS_BIN as the Makefile sets it; without it the test fails
+// saying how to get them, never skips.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	dir := os.Getenv("VIGIL_TOOLS_BIN")
+	if dir == "" {
+		t.Fatalf("VIGIL_TOOLS_BIN is not set: run `make test`, which installs %s (`make tools`)", name)
+	}
+	return filepath.Join(dir, name)
 }
 
 // Start starts etcd and kube-apiserver from $KUBEBUILDER_ASSETS and installs the CRDs.
@@ -75,6 +89,12 @@ func (e *Env) InstallCRDs(crds []*apiextensionsv1.CustomResourceDefinition) ([]*
 // Stop stops kube-apiserver and etcd and removes their data.
 func (e *Env) Stop() error {
 	return e.env.Stop()
+}
+
+// Main is a package's whole TestMain: it runs the tests with a control plane (see Run),
+// *env set to it, and exits with their status.
+func Main(m interface{ Run() int }, env **Env) {
+	os.Exit(Run(m, func(e *Env) { *env = e }))
 }
 
 // Run is a TestMain body: it starts a control plane, runs the tests with it and stops it.

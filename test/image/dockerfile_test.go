@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"vigil.dev/vigil/test/envtest"
 )
 
 // The stamp the tests build with, as make variables and as Dockerfile build args.
@@ -71,7 +73,7 @@ func makeBuildCommands(t *testing.T, target string) []buildCommand {
 // with the build args VERSION and COMMIT set to the test's stamp.
 func dockerfileBuildCommand(t *testing.T) buildCommand {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot(), "Dockerfile"))
+	data, err := os.ReadFile(filepath.Join(envtest.RepoRoot(), "Dockerfile"))
 	if err != nil {
 		t.Fatalf("reading the Dockerfile: %v", err)
 	}

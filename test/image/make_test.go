@@ -7,17 +7,11 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-)
 
-// repoRoot is the root of the Vigil source tree, where the Makefile is.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
+	"vigil.dev/vigil/test/envtest"
+)
 
 // runMake runs make in the repository root and returns its stdout.
 func runMake(t *testing.T, args ...string) string {
@@ -39,7 +33,7 @@ func runMakeWith(t *testing.T, wrapper []string, args ...string) string {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Fatalf("make is not installed (apt-get install make): %v", err)
 	}
-	argv := append(append(wrapper, "make", "--no-print-directory", "-C", repoRoot()), args...)
+	argv := append(append(wrapper, "make", "--no-print-directory", "-C", envtest.RepoRoot()), args...)
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(withoutMakeEnv(os.Environ()), "LC_ALL=C")

@@ -80,6 +80,19 @@ func violationsOf(f Findings, kind string) []Violation {
 	return out
 }
 
+// expectLongest checks that the longest of the windows (0 when there are none) lasts want;
+// what names them in the failure message.
+func expectLongest(t *testing.T, what string, windows []Window, want time.Duration) {
+	t.Helper()
+	var longest time.Duration
+	for _, w := range windows {
+		longest = max(longest, w.Duration())
+	}
+	if longest != want {
+		t.Errorf("longest %s %v, want %v (%+v)", what, longest, want, windows)
+	}
+}
+
 // Invariant 1: two holders for longer than MaxDoubleHolding is a violation; a planned
 // move's drain is not; a holder the client cannot reach (isolated, link down) does not
 // count.
@@ -111,13 +124,7 @@ func TestCheckDoubleHolding(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := CheckInvariants(observe(s(10), c.phases, c.faults...))
-			var longest time.Duration
-			for _, w := range f.Doubles {
-				longest = max(longest, w.Duration())
-			}
-			if longest != c.longest {
-				t.Errorf("longest double %v, want %v (%+v)", longest, c.longest, f.Doubles)
-			}
+			expectLongest(t, "double", f.Doubles, c.longest)
 			got := violationsOf(f, ViolationDoubleHolder)
 			if (len(got) > 0) != c.violate {
 				t.Fatalf("violations %+v, want violated=%v", got, c.violate)
@@ -170,13 +177,7 @@ func TestCheckNoHolder(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := CheckInvariants(observe(s(40), c.phases, c.faults...))
-			var longest time.Duration
-			for _, w := range f.Gaps {
-				longest = max(longest, w.Duration())
-			}
-			if longest != c.longest {
-				t.Errorf("longest gap %v, want %v (%+v)", longest, c.longest, f.Gaps)
-			}
+			expectLongest(t, "gap", f.Gaps, c.longest)
 			got := violationsOf(f, ViolationNoHolder)
 			switch {
 			case c.bound == 0 && len(got) > 0:

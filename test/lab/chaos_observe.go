@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -18,33 +17,18 @@ const KernelSampleInterval = 100 * time.Millisecond
 
 // kernelObserver reads, every KernelSampleInterval, which of the watched addresses each
 // node's kernel holds on an interface that is up: what `ip -o addr show` and
-// `ip -o link show` print, asked over netlink sockets opened once inside each node's
-// namespace, so that sampling forks nothing and stays on time when the CPU is starved.
-type kernelObserver struct {
-	nodes   []string
-	handles []*netlink.Handle
-	watched []netip.Addr
-
-	mu      sync.Mutex
-	samples []KernelSample
-	stop    chan struct{}
-	done    chan struct{}
-}
+// `ip -o link show` print, asked over netlink.
+type kernelObserver = netlinkSampler[KernelSample]
 
 // observeKernel starts sampling the lab's nodes for the addresses.
 func (l *Lab) observeKernel(addrs []netip.Addr) (*kernelObserver, error) {
-	o := &kernelObserver{watched: addrs, stop: make(chan struct{}), done: make(chan struct{})}
-	for _, n := range l.Nodes {
-		h, err := handleIn(n.NS)
-		if err != nil {
-			o.closeHandles()
-			return nil, err
+	return startSampling(l.Nodes, KernelSampleInterval, func(nodes []string, handles []*netlink.Handle) KernelSample {
+		s := KernelSample{At: time.Now()}
+		for i, h := range handles {
+			s.Nodes = append(s.Nodes, readNode(h, nodes[i], addrs))
 		}
-		o.nodes = append(o.nodes, n.Name)
-		o.handles = append(o.handles, h)
-	}
-	go o.run()
-	return o, nil
+		return s
+	})
 }
 
 // handleIn opens a netlink socket inside network namespace ns.
@@ -59,26 +43,6 @@ func handleIn(ns string) (*netlink.Handle, error) {
 		return nil, fmt.Errorf("opening a netlink socket in %s: %w", ns, err)
 	}
 	return h, nil
-}
-
-func (o *kernelObserver) run() {
-	defer close(o.done)
-	t := time.NewTicker(KernelSampleInterval)
-	defer t.Stop()
-	for {
-		s := KernelSample{At: time.Now()}
-		for i, h := range o.handles {
-			s.Nodes = append(s.Nodes, readNode(h, o.nodes[i], o.watched))
-		}
-		o.mu.Lock()
-		o.samples = append(o.samples, s)
-		o.mu.Unlock()
-		select {
-		case <-o.stop:
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // readNode reads which watched addresses the node holds on an interface that is up.
@@ -108,37 +72,6 @@ func readNode(h *netlink.Handle, node string, watched []netip.Addr) NodeAddrs {
 		}
 	}
 	return n
-}
-
-// latest returns the newest sample (zero before the first).
-func (o *kernelObserver) latest() KernelSample {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.samples) == 0 {
-		return KernelSample{}
-	}
-	return o.samples[len(o.samples)-1]
-}
-
-// Stop ends the sampling and returns every sample.
-func (o *kernelObserver) Stop() []KernelSample {
-	select {
-	case <-o.stop:
-	default:
-		close(o.stop)
-	}
-	<-o.done
-	o.closeHandles()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.samples
-}
-
-func (o *kernelObserver) closeHandles() {
-	for _, h := range o.handles {
-		h.Close()
-	}
-	o.handles = nil
 }
 
 // forgetAddrs removes the addresses from every interface of the node: what a reboot does

@@ -502,30 +502,31 @@ func (r ChaosReport) writeViolations(b *strings.Builder) {
 	}
 }
 
+// writeFirst writes, under heading, a line for each of the first summaryWindows items and
+// how many more the JSON report has; nothing when there are no items.
+func writeFirst[T any](b *strings.Builder, heading string, items []T, line func(T) string) {
+	if len(items) > 0 {
+		fmt.Fprintf(b, "\n%s:\n", heading)
+	}
+	for i, item := range items {
+		if i == summaryWindows {
+			fmt.Fprintf(b, "  ... and %d more (see the JSON report)\n", len(items)-i)
+			break
+		}
+		b.WriteString("  " + line(item) + "\n")
+	}
+}
+
 // writeStory writes what else stood out: long windows, client outages, agents that exited,
 // faults that failed, and how well the observer kept up.
 func (r ChaosReport) writeStory(b *strings.Builder) {
-	if len(r.LongWindows) > 0 {
-		fmt.Fprintf(b, "\nwindows of %v or more:\n", reportedWindow)
-	}
-	for i, w := range r.LongWindows {
-		if i == summaryWindows {
-			fmt.Fprintf(b, "  ... and %d more (see the JSON report)\n", len(r.LongWindows)-i)
-			break
-		}
-		fmt.Fprintf(b, "  +%.1fs %s %s %v %s; faults: %s\n", w.AtS, w.VIP, w.Kind, msDuration(w.DurationMS), strings.Join(w.Holders, ","), orNone(w.ActiveFaults))
-	}
-	if len(r.ClientOutages) > 0 {
-		fmt.Fprintf(b, "\nclient outages of %v or more (every request failed):\n", reportedWindow)
-	}
-	for i, o := range r.ClientOutages {
-		if i == summaryWindows {
-			fmt.Fprintf(b, "  ... and %d more (see the JSON report)\n", len(r.ClientOutages)-i)
-			break
-		}
-		fmt.Fprintf(b, "  +%.1fs %s %v, %s -> %s, %s; faults: %s\n", o.AtS, o.VIP, msDuration(o.DurationMS), orDash(o.Before), orDash(o.After),
+	writeFirst(b, fmt.Sprintf("windows of %v or more", reportedWindow), r.LongWindows, func(w WindowLine) string {
+		return fmt.Sprintf("+%.1fs %s %s %v %s; faults: %s", w.AtS, w.VIP, w.Kind, msDuration(w.DurationMS), strings.Join(w.Holders, ","), orNone(w.ActiveFaults))
+	})
+	writeFirst(b, fmt.Sprintf("client outages of %v or more (every request failed)", reportedWindow), r.ClientOutages, func(o ClientOutageLine) string {
+		return fmt.Sprintf("+%.1fs %s %v, %s -> %s, %s; faults: %s", o.AtS, o.VIP, msDuration(o.DurationMS), orDash(o.Before), orDash(o.After),
 			countsText(o.Errors), orNone(o.ActiveFaults))
-	}
+	})
 	for _, e := range r.AgentExits {
 		fmt.Fprintf(b, "agent exit: +%.1fs %s: %s\n", e.AtS, e.Node, e.Why)
 	}

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -47,62 +48,106 @@ const NodeLabel = "vigil.dev/lab-node"
 // startControlPlane runs etcd and kube-apiserver in the control-plane namespace, writes an
 // admin kubeconfig, installs Vigil's CRDs and creates a Node object per lab node.
 func (l *Lab) startControlPlane(ctx context.Context) error {
-	pkiDir := filepath.Join(l.RunDir, "pki")
-	if err := os.MkdirAll(pkiDir, 0o700); err != nil {
+	admin, err := l.makeCertificates()
+	if err != nil {
 		return err
+	}
+	etcd, err := l.startEtcd()
+	if err != nil {
+		return err
+	}
+	apiserver, err := l.startAPIServer()
+	if err != nil {
+		return err
+	}
+	if err := l.writeAdminKubeconfig(admin); err != nil {
+		return err
+	}
+	if err := l.waitForAPIServer(ctx, etcd, apiserver); err != nil {
+		return err
+	}
+	return l.createNodes(ctx)
+}
+
+func (l *Lab) pkiDir() string { return filepath.Join(l.RunDir, "pki") }
+
+// keyPair is a PEM certificate and its key.
+type keyPair struct{ cert, key []byte }
+
+// makeCertificates makes the lab's throwaway CA, kube-apiserver's serving certificate and
+// the ServiceAccount signing keys in the PKI directory, and returns the admin's client
+// certificate.
+func (l *Lab) makeCertificates() (admin keyPair, err error) {
+	pkiDir := l.pkiDir()
+	if err := os.MkdirAll(pkiDir, 0o700); err != nil {
+		return admin, err
 	}
 	ca, err := newPKI(pkiDir)
 	if err != nil {
-		return fmt.Errorf("making lab CA: %w", err)
+		return admin, fmt.Errorf("making lab CA: %w", err)
 	}
 	cp := l.ControlPlane
 	servingCert, servingKey, err := ca.issue("kube-apiserver", nil,
 		[]net.IP{cp.IPv4.AsSlice(), cp.IPv6.AsSlice(), net.IPv4(127, 0, 0, 1)},
 		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"})
 	if err != nil {
-		return err
+		return admin, err
 	}
-	adminCert, adminKey, err := ca.issue("vigil-lab-admin", []string{"system:masters"}, nil, nil)
-	if err != nil {
-		return err
+	if admin.cert, admin.key, err = ca.issue("vigil-lab-admin", []string{"system:masters"}, nil, nil); err != nil {
+		return admin, err
 	}
 	files := map[string][]byte{"apiserver.crt": servingCert, "apiserver.key": servingKey}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(pkiDir, name), data, 0o600); err != nil {
-			return err
+			return admin, err
 		}
 	}
-	if err := writeKeyPair(filepath.Join(pkiDir, "sa.key"), filepath.Join(pkiDir, "sa.pub")); err != nil {
-		return err
-	}
+	return admin, writeKeyPair(filepath.Join(pkiDir, "sa.key"), filepath.Join(pkiDir, "sa.pub"))
+}
 
-	etcd, err := l.startProcess(cp.NS, "cp/etcd", filepath.Join(l.Assets, "etcd"),
+// startEtcd runs etcd on the control plane's loopback, without fsync (a lab's data is
+// thrown away).
+func (l *Lab) startEtcd() (*Process, error) {
+	return l.startProcess(l.ControlPlane.NS, "cp/etcd", filepath.Join(l.Assets, "etcd"),
 		"--name=lab", "--data-dir="+filepath.Join(l.RunDir, "etcd"),
 		"--listen-client-urls=http://127.0.0.1:2379", "--advertise-client-urls=http://127.0.0.1:2379",
 		"--listen-peer-urls=http://127.0.0.1:2380", "--initial-advertise-peer-urls=http://127.0.0.1:2380",
 		"--initial-cluster=lab=http://127.0.0.1:2380", "--unsafe-no-fsync", "--log-level=warn")
-	if err != nil {
-		return err
-	}
-	apiserver, err := l.startProcess(cp.NS, "cp/kube-apiserver", filepath.Join(l.Assets, "kube-apiserver"),
+}
+
+// startAPIServer runs kube-apiserver on ControlPlaneV4:APIServerPort, with the audit log
+// when the lab was configured with one.
+func (l *Lab) startAPIServer() (*Process, error) {
+	pkiDir := l.pkiDir()
+	args := []string{
 		"--etcd-servers=http://127.0.0.1:2379",
 		"--bind-address=::", fmt.Sprintf("--secure-port=%d", APIServerPort),
-		"--advertise-address="+cp.IPv4.String(), "--endpoint-reconciler-type=none",
-		"--cert-dir="+pkiDir,
-		"--tls-cert-file="+filepath.Join(pkiDir, "apiserver.crt"),
-		"--tls-private-key-file="+filepath.Join(pkiDir, "apiserver.key"),
-		"--client-ca-file="+filepath.Join(pkiDir, "ca.crt"),
+		"--advertise-address=" + l.ControlPlane.IPv4.String(), "--endpoint-reconciler-type=none",
+		"--cert-dir=" + pkiDir,
+		"--tls-cert-file=" + filepath.Join(pkiDir, "apiserver.crt"),
+		"--tls-private-key-file=" + filepath.Join(pkiDir, "apiserver.key"),
+		"--client-ca-file=" + filepath.Join(pkiDir, "ca.crt"),
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+filepath.Join(pkiDir, "sa.pub"),
-		"--service-account-signing-key-file="+filepath.Join(pkiDir, "sa.key"),
+		"--service-account-key-file=" + filepath.Join(pkiDir, "sa.pub"),
+		"--service-account-signing-key-file=" + filepath.Join(pkiDir, "sa.key"),
 		"--service-cluster-ip-range=198.19.255.0/24",
 		"--authorization-mode=Node,RBAC",
 		"--enable-priority-and-fairness=false",
-	)
-	if err != nil {
-		return err
 	}
+	if l.auditLog {
+		audit, err := l.auditArgs()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, audit...)
+	}
+	return l.startProcess(l.ControlPlane.NS, "cp/kube-apiserver", append([]string{filepath.Join(l.Assets, "kube-apiserver")}, args...)...)
+}
 
+// writeAdminKubeconfig writes the admin kubeconfig (l.Kubeconfig) and records it in the
+// run's state.
+func (l *Lab) writeAdminKubeconfig(admin keyPair) error {
+	cp := l.ControlPlane
 	server := fmt.Sprintf("https://%s", net.JoinHostPort(cp.IPv4.String(), fmt.Sprint(APIServerPort)))
 	kubeconfig := fmt.Sprintf(`apiVersion: v1
 kind: Config
@@ -116,20 +161,13 @@ contexts:
 - name: lab
   context: {cluster: lab, user: admin}
 current-context: lab
-`, server, filepath.Join(pkiDir, "ca.crt"), b64(adminCert), b64(adminKey))
+`, server, filepath.Join(l.pkiDir(), "ca.crt"), b64(admin.cert), b64(admin.key))
 	l.Kubeconfig = filepath.Join(l.RunDir, "kubeconfig")
 	if err := os.WriteFile(l.Kubeconfig, []byte(kubeconfig), 0o600); err != nil {
 		return err
 	}
 	l.state.Kubeconfig = l.Kubeconfig
-	if err := l.saveState(); err != nil {
-		return err
-	}
-
-	if err := l.waitForAPIServer(ctx, etcd, apiserver); err != nil {
-		return err
-	}
-	return l.createNodes(ctx)
+	return l.saveState()
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
@@ -244,6 +282,26 @@ func (l *Lab) APIServer() (*Process, error) {
 		return nil, fmt.Errorf("lab %s runs no kube-apiserver", l.Prefix)
 	}
 	return p, nil
+}
+
+// RestartAPIServer starts kube-apiserver again, with the same arguments, after it was
+// killed (`APIServer().Kill()`: the "API server restart" outage, where clients are refused
+// instead of left hanging as by SIGSTOP), and waits until it answers /readyz.
+func (l *Lab) RestartAPIServer(ctx context.Context) error {
+	etcd, ok := l.Process("cp/etcd")
+	if !ok {
+		return fmt.Errorf("lab %s runs no etcd", l.Prefix)
+	}
+	if old, err := l.APIServer(); err != nil {
+		return err
+	} else if old.Running() {
+		return errors.New("kube-apiserver is still running: kill it first")
+	}
+	apiserver, err := l.startAPIServer()
+	if err != nil {
+		return err
+	}
+	return l.waitForAPIServer(ctx, etcd, apiserver)
 }
 
 func tail(s string, lines int) string {

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -20,42 +19,41 @@ type HolderSample struct {
 }
 
 // HolderSampler reads, every interval, which of some nodes hold an address on any
-// interface: what `ip -o addr` prints in each, asked over netlink sockets opened once in
-// each node's namespace, so that sampling forks nothing and keeps its pace on a busy
-// machine.
+// interface: what `ip -o addr` prints in each, asked over netlink.
 type HolderSampler struct {
-	addr    netip.Addr
-	nodes   []string
-	handles []*netlink.Handle
-
-	mu      sync.Mutex
-	samples []HolderSample
-	stop    chan struct{}
-	done    chan struct{}
+	*netlinkSampler[HolderSample]
 }
 
 // SampleHolders starts sampling the named nodes (every node when none is named) for addr.
 func (l *Lab) SampleHolders(addr netip.Addr, every time.Duration, nodes ...string) (*HolderSampler, error) {
-	if len(nodes) == 0 {
-		for _, n := range l.Nodes {
-			nodes = append(nodes, n.Name)
+	members := l.Nodes
+	if len(nodes) > 0 {
+		members = nil
+		for _, name := range nodes {
+			n, err := l.Node(name)
+			if err != nil {
+				return nil, err
+			}
+			members = append(members, n)
 		}
 	}
-	s := &HolderSampler{addr: addr, nodes: nodes, stop: make(chan struct{}), done: make(chan struct{})}
-	for _, name := range nodes {
-		n, err := l.Node(name)
-		if err == nil {
-			var h *netlink.Handle
-			if h, err = handleIn(n.NS); err == nil {
-				s.handles = append(s.handles, h)
-				continue
+	s, err := startSampling(members, every, func(nodes []string, handles []*netlink.Handle) HolderSample {
+		sample := HolderSample{At: time.Now()}
+		for i, h := range handles {
+			held, err := holds(h, addr)
+			switch {
+			case err != nil:
+				sample.Errs = append(sample.Errs, nodes[i]+": "+err.Error())
+			case held:
+				sample.Holders = append(sample.Holders, nodes[i])
 			}
 		}
-		s.closeHandles()
+		return sample
+	})
+	if err != nil {
 		return nil, err
 	}
-	go s.run(every)
-	return s, nil
+	return &HolderSampler{s}, nil
 }
 
 // Holders returns which of the named nodes (every node when none is named) hold addr now.
@@ -75,32 +73,6 @@ func (l *Lab) Holders(addr netip.Addr, nodes ...string) ([]string, error) {
 	return first.Holders, nil
 }
 
-func (s *HolderSampler) run(every time.Duration) {
-	defer close(s.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		sample := HolderSample{At: time.Now()}
-		for i, h := range s.handles {
-			held, err := holds(h, s.addr)
-			switch {
-			case err != nil:
-				sample.Errs = append(sample.Errs, s.nodes[i]+": "+err.Error())
-			case held:
-				sample.Holders = append(sample.Holders, s.nodes[i])
-			}
-		}
-		s.mu.Lock()
-		s.samples = append(s.samples, sample)
-		s.mu.Unlock()
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // holds reports whether addr is on any interface of the namespace h reads.
 func holds(h *netlink.Handle, addr netip.Addr) (bool, error) {
 	addrs, err := h.AddrList(nil, netlink.FAMILY_ALL)
@@ -114,32 +86,6 @@ func holds(h *netlink.Handle, addr netip.Addr) (bool, error) {
 		ip, ok := netip.AddrFromSlice(a.IP)
 		return ok && ip.Unmap() == addr
 	}), nil
-}
-
-// Samples returns the samples taken so far.
-func (s *HolderSampler) Samples() []HolderSample {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.samples)
-}
-
-// Stop ends the sampling and returns every sample.
-func (s *HolderSampler) Stop() []HolderSample {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-	<-s.done
-	s.closeHandles()
-	return s.Samples()
-}
-
-func (s *HolderSampler) closeHandles() {
-	for _, h := range s.handles {
-		h.Close()
-	}
-	s.handles = nil
 }
 
 // OneHolder finds the first sample at or after from that starts a run of samples in which

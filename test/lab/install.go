@@ -4,20 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
@@ -143,38 +140,22 @@ func (l *Lab) tool(name string) (string, error) {
 
 // workloads finds the controller Deployment and the agent DaemonSet in a manifest.
 func workloads(manifest string) (controller, agent Workload, err error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
+	objs, err := decodeManifest(manifest)
+	if err != nil {
+		return controller, agent, err
+	}
 	found := 0
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return controller, agent, fmt.Errorf("reading the installed manifest: %w", err)
-		}
-		var spec *corev1.PodSpec
+	for _, u := range objs {
+		var w *Workload
 		switch u.GetKind() {
 		case "Deployment":
-			var d appsv1.Deployment
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &d); err != nil {
-				return controller, agent, err
-			}
-			spec = &d.Spec.Template.Spec
-			controller, err = workload(spec)
-			controller.Template = d.Spec.Template
+			w = &controller
 		case "DaemonSet":
-			var d appsv1.DaemonSet
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &d); err != nil {
-				return controller, agent, err
-			}
-			spec = &d.Spec.Template.Spec
-			agent, err = workload(spec)
-			agent.Template = d.Spec.Template
+			w = &agent
 		default:
 			continue
 		}
-		if err != nil {
+		if *w, err = podTemplateWorkload(u); err != nil {
 			return controller, agent, fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
 		}
 		found++
@@ -183,6 +164,24 @@ func workloads(manifest string) (controller, agent Workload, err error) {
 		return controller, agent, fmt.Errorf("the chart installed %d Deployments and DaemonSets, want the controller and the agent", found)
 	}
 	return controller, agent, nil
+}
+
+// podTemplateWorkload is the workload of a Deployment's or DaemonSet's pod template.
+func podTemplateWorkload(u *unstructured.Unstructured) (Workload, error) {
+	m, ok, err := unstructured.NestedMap(u.Object, "spec", "template")
+	if err != nil {
+		return Workload{}, fmt.Errorf("reading the pod template: %w", err)
+	}
+	if !ok {
+		return Workload{}, errors.New("no pod template")
+	}
+	var template corev1.PodTemplateSpec
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &template); err != nil {
+		return Workload{}, err
+	}
+	w, err := workload(&template.Spec)
+	w.Template = template
+	return w, err
 }
 
 func workload(spec *corev1.PodSpec) (Workload, error) {
@@ -265,24 +264,31 @@ func (l *Lab) WriteKubeconfig(name, token string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	kubeconfig := fmt.Sprintf(`apiVersion: v1
+	kubeconfig := kubeconfigYAML(cfg.Host, filepath.Join(l.RunDir, "pki", "ca.crt"), name, fmt.Sprintf("{token: %q}", token))
+	path := filepath.Join(l.RunDir, name+".kubeconfig")
+	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// kubeconfigYAML is a kubeconfig for the lab's API server at server, whose certificate the
+// CA in caFile signed, as the user named user with credentials, a YAML mapping of the
+// kubeconfig's user fields (such as `{token: "..."}`).
+func kubeconfigYAML(server, caFile, user, credentials string) string {
+	return fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
 - name: lab
   cluster: {server: %q, certificate-authority: %q}
 users:
 - name: %s
-  user: {token: %q}
+  user: %s
 contexts:
 - name: lab
   context: {cluster: lab, user: %s}
 current-context: lab
-`, cfg.Host, filepath.Join(l.RunDir, "pki", "ca.crt"), name, token, name)
-	path := filepath.Join(l.RunDir, name+".kubeconfig")
-	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
-		return "", err
-	}
-	return path, nil
+`, server, caFile, user, credentials, user)
 }
 
 // ClientFor is a client with the credentials of a kubeconfig of the lab (a workload's),

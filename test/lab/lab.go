@@ -94,6 +94,8 @@ type Config struct {
 	// SecondNetwork adds a second bridge and an eth1 in every node and the client, on
 	// 198.19.0.0/24 and fd00:199:19::/64 (see secondnet.go).
 	SecondNetwork bool
+	// AuditLog makes kube-apiserver write an audit log of Vigil's requests (see audit.go).
+	AuditLog bool
 	// Logf reports progress; nil is silent.
 	Logf func(format string, args ...any)
 }
@@ -139,6 +141,7 @@ type Lab struct {
 	metricsToken string        // may scrape the metrics (MetricsToken)
 
 	secondNetwork bool
+	auditLog      bool
 	// crashed are the nodes CrashNode took down and RestoreNode has not brought back:
 	// nothing is restarted on them meanwhile, as no kubelet runs there.
 	crashed map[string]bool
@@ -166,58 +169,14 @@ var ErrNotRoot = errors.New("the lab needs root (CAP_NET_ADMIN) to create networ
 
 // Up builds a lab. On error everything already made is torn down.
 func Up(ctx context.Context, cfg Config) (l *Lab, err error) {
-	if os.Geteuid() != 0 {
-		return nil, ErrNotRoot
-	}
-	for _, bin := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			return nil, fmt.Errorf("the lab needs %s (Debian packages iproute2 and nftables; `make tools` installs them): %w", bin, err)
-		}
-	}
-	if cfg.Nodes == 0 {
-		cfg.Nodes = 3
-	}
-	if cfg.Nodes < 1 || cfg.Nodes > 60 {
-		return nil, fmt.Errorf("a lab has 1 to 60 nodes, not %d", cfg.Nodes)
-	}
-	if cfg.RunRoot == "" {
-		cfg.RunRoot = DefaultRunRoot
-	}
-	if cfg.Assets == "" {
-		cfg.Assets = os.Getenv("KUBEBUILDER_ASSETS")
-	}
-	if cfg.ToolsBin == "" {
-		cfg.ToolsBin = os.Getenv("VIGIL_TOOLS_BIN")
-	}
-	if !cfg.WithoutControlPlane && cfg.Assets == "" {
-		return nil, errors.New("no etcd/kube-apiserver: set KUBEBUILDER_ASSETS (make -s assets-path) or run through make")
-	}
-	var rnd [3]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
+	if err := checkHost(); err != nil {
 		return nil, err
 	}
-	prefix := "vl" + hex.EncodeToString(rnd[:])
-	l = &Lab{
-		Prefix:    prefix,
-		RunDir:    filepath.Join(cfg.RunRoot, prefix),
-		BridgeNS:  prefix + "-br",
-		HelperBin: cfg.HelperBin,
-		Assets:    cfg.Assets,
-		ToolsBin:  cfg.ToolsBin,
-		detached:  cfg.Detached,
-		logf:      cfg.Logf,
-		procs:     map[string]*Process{},
-
-		secondNetwork: cfg.SecondNetwork,
-		crashed:       map[string]bool{},
-		controllers:   map[string]*Member{},
+	if cfg, err = cfg.withDefaults(); err != nil {
+		return nil, err
 	}
-	if l.logf == nil {
-		l.logf = func(string, ...any) {}
-	}
-	l.state = state{Prefix: prefix, RunDir: l.RunDir, OwnerPID: os.Getpid(), Detached: cfg.Detached, Created: time.Now()}
-	if err := os.MkdirAll(filepath.Join(l.RunDir, "logs"), 0o755); err != nil {
-		return nil, fmt.Errorf("making run directory: %w", err)
+	if l, err = newLab(cfg); err != nil {
+		return nil, err
 	}
 	if !cfg.Detached {
 		registerForSignals(l)
@@ -231,35 +190,112 @@ func Up(ctx context.Context, cfg Config) (l *Lab, err error) {
 			l = nil
 		}
 	}()
+	return l, l.start(ctx, cfg)
+}
+
+// checkHost checks that this process can build a lab: root, ip and nft.
+func checkHost() error {
+	if os.Geteuid() != 0 {
+		return ErrNotRoot
+	}
+	for _, bin := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return fmt.Errorf("the lab needs %s (Debian packages iproute2 and nftables; `make tools` installs them): %w", bin, err)
+		}
+	}
+	return nil
+}
+
+// withDefaults fills in what cfg leaves empty, from the environment where the Makefile
+// sets it, and checks the rest.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Nodes == 0 {
+		cfg.Nodes = 3
+	}
+	if cfg.Nodes < 1 || cfg.Nodes > 60 {
+		return cfg, fmt.Errorf("a lab has 1 to 60 nodes, not %d", cfg.Nodes)
+	}
+	if cfg.RunRoot == "" {
+		cfg.RunRoot = DefaultRunRoot
+	}
+	if cfg.Assets == "" {
+		cfg.Assets = os.Getenv("KUBEBUILDER_ASSETS")
+	}
+	if cfg.ToolsBin == "" {
+		cfg.ToolsBin = os.Getenv("VIGIL_TOOLS_BIN")
+	}
+	if !cfg.WithoutControlPlane && cfg.Assets == "" {
+		return cfg, errors.New("no etcd/kube-apiserver: set KUBEBUILDER_ASSETS (make -s assets-path) or run through make")
+	}
+	return cfg, nil
+}
+
+// newLab names a new lab with a random prefix and makes its run directory; nothing runs
+// yet.
+func newLab(cfg Config) (*Lab, error) {
+	var rnd [3]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	prefix := "vl" + hex.EncodeToString(rnd[:])
+	l := &Lab{
+		Prefix:    prefix,
+		RunDir:    filepath.Join(cfg.RunRoot, prefix),
+		BridgeNS:  prefix + "-br",
+		HelperBin: cfg.HelperBin,
+		Assets:    cfg.Assets,
+		ToolsBin:  cfg.ToolsBin,
+		detached:  cfg.Detached,
+		logf:      cfg.Logf,
+		procs:     map[string]*Process{},
+
+		secondNetwork: cfg.SecondNetwork,
+		auditLog:      cfg.AuditLog,
+		crashed:       map[string]bool{},
+		controllers:   map[string]*Member{},
+	}
+	if l.logf == nil {
+		l.logf = func(string, ...any) {}
+	}
+	l.state = state{Prefix: prefix, RunDir: l.RunDir, OwnerPID: os.Getpid(), Detached: cfg.Detached, Created: time.Now()}
+	if err := os.MkdirAll(filepath.Join(l.RunDir, "logs"), 0o755); err != nil {
+		return nil, fmt.Errorf("making run directory: %w", err)
+	}
+	return l, nil
+}
+
+// start builds the network, the helper binary, the nodes' services and the control
+// plane, and waits until every node's service answers.
+func (l *Lab) start(ctx context.Context, cfg Config) error {
 	start := time.Now()
 	if err := l.buildNetwork(cfg.Nodes); err != nil {
-		return l, err
+		return err
 	}
-	l.logf("lab %s: %d nodes, bridge and client namespaces up in %v", prefix, cfg.Nodes, time.Since(start).Round(time.Millisecond))
+	l.logf("lab %s: %d nodes, bridge and client namespaces up in %v", l.Prefix, cfg.Nodes, time.Since(start).Round(time.Millisecond))
 	if l.HelperBin == "" {
 		if err := l.buildHelper(); err != nil {
-			return l, err
+			return err
 		}
 	}
 	for _, n := range l.Nodes {
 		if err := l.StartService(n.Name); err != nil {
-			return l, err
+			return err
 		}
 	}
 	if !cfg.WithoutControlPlane {
 		t := time.Now()
 		if err := l.startControlPlane(ctx); err != nil {
-			return l, err
+			return err
 		}
-		l.logf("lab %s: etcd and kube-apiserver ready at https://%s:%d in %v", prefix, ControlPlaneV4, APIServerPort, time.Since(t).Round(time.Millisecond))
+		l.logf("lab %s: etcd and kube-apiserver ready at https://%s:%d in %v", l.Prefix, ControlPlaneV4, APIServerPort, time.Since(t).Round(time.Millisecond))
 	}
 	for _, n := range l.Nodes {
 		if err := l.waitForService(ctx, n); err != nil {
-			return l, err
+			return err
 		}
 	}
-	l.logf("lab %s: up in %v (run directory %s)", prefix, time.Since(start).Round(time.Millisecond), l.RunDir)
-	return l, nil
+	l.logf("lab %s: up in %v (run directory %s)", l.Prefix, time.Since(start).Round(time.Millisecond), l.RunDir)
+	return nil
 }
 
 func (l *Lab) saveState() error {

@@ -20,9 +20,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
+
+	"vigil.dev/vigil/test/manifest"
 )
 
 // PrometheusPort is where the lab's Prometheus answers, on the control-plane address.
@@ -89,21 +90,13 @@ func (l *Lab) StartPrometheus(ctx context.Context, inst *Installation, scrapeInt
 	}
 }
 
-func decodeManifest(manifest string) ([]*unstructured.Unstructured, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return objs, nil
-			}
-			return nil, fmt.Errorf("reading the installed manifest: %w", err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
+// decodeManifest reads the objects of the manifest helm installed.
+func decodeManifest(installed string) ([]*unstructured.Unstructured, error) {
+	objs, err := manifest.Decode(installed)
+	if err != nil {
+		return nil, fmt.Errorf("reading the installed manifest: %w", err)
 	}
+	return objs, nil
 }
 
 // MetricsToken returns a token that may scrape Vigil's metrics: of a ServiceAccount

@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vishvananda/netns"
+
+	"vigil.dev/vigil/agent/address"
 )
 
 // ForTest brings a lab up for a test and tears it down when the test ends; when the test
@@ -36,6 +40,31 @@ func ForTest(t testing.TB, cfg Config) *Lab {
 		}
 	})
 	return l
+}
+
+// NamespaceForTest opens member m's network namespace for a test; it is closed when the
+// test ends.
+func NamespaceForTest(t testing.TB, m *Member) netns.NsHandle {
+	t.Helper()
+	ns, err := netns.GetFromName(m.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ns.Close() })
+	return ns
+}
+
+// NetlinkForTest opens Vigil's address manager inside member m's network namespace for a
+// test, and returns it with the namespace; both are closed when the test ends.
+func NetlinkForTest(t testing.TB, m *Member) (*address.Netlink, netns.NsHandle) {
+	t.Helper()
+	ns := NamespaceForTest(t, m)
+	n, err := address.NewNetlink(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	return n, ns
 }
 
 // keepLogs copies the run's process logs to dir ($VIGIL_LAB_LOGS): a passing test's

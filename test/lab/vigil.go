@@ -84,16 +84,53 @@ func (l *Lab) BuildVigil() (string, error) {
 // kubelet, it restarts it whenever it exits (it exits when it loses its leader lease, e.g.
 // in an API outage) until the lab is torn down or the returned stop function is called.
 func (l *Lab) StartController(vigil string, args ...string) (stop func(), err error) {
+	p, err := l.pod(l.ControlPlane, "vigil-controller", controllerWorkload)
+	if err != nil {
+		return nil, err
+	}
+	return l.superviseController(p.m, "cp/vigil-controller", p.env, p.argv(vigil, args...))
+}
+
+// podProcess is how the lab runs a pod of one of the chart's workloads: in a member's
+// namespace, with the environment and the arguments (the chart's, expanded) the pod
+// would have there.
+type podProcess struct {
+	m    *Member
+	env  []string
+	args []string
+}
+
+// argv runs vigil with the pod's arguments and extra ones after them.
+func (p podProcess) argv(vigil string, extra ...string) []string {
+	return append(append([]string{vigil}, p.args...), extra...)
+}
+
+func controllerWorkload(inst *Installation) *Workload { return &inst.Controller }
+
+func agentWorkload(inst *Installation) *Workload { return &inst.Agent }
+
+// pod is the process of a pod named name of the installed workload (which picks it),
+// running in member m.
+func (l *Lab) pod(m *Member, name string, which func(*Installation) *Workload) (podProcess, error) {
 	inst, err := l.Installation(context.Background())
 	if err != nil {
-		return nil, err
+		return podProcess{}, err
 	}
-	env, err := inst.Controller.environ(l.ControlPlane, "vigil-controller")
+	w := which(inst)
+	env, err := w.environ(m, name)
 	if err != nil {
-		return nil, err
+		return podProcess{}, err
 	}
-	argv := append(append([]string{vigil}, inst.Controller.args(env)...), args...)
-	return l.superviseController(l.ControlPlane, "cp/vigil-controller", env, argv)
+	return podProcess{m: m, env: env, args: w.args(env)}, nil
+}
+
+// nodePod is pod on the node named node.
+func (l *Lab) nodePod(node, name string, which func(*Installation) *Workload) (podProcess, error) {
+	m, err := l.Node(node)
+	if err != nil {
+		return podProcess{}, err
+	}
+	return l.pod(m, name, which)
 }
 
 // NodeControllerMemberlistPort is the memberlist port of a controller replica the lab runs
@@ -116,19 +153,11 @@ func (l *Lab) StartControllerReplica(vigil, node, pod string, args ...string) (s
 	if !podNamePattern.MatchString(pod) {
 		return nil, fmt.Errorf("controller replica name %q is not a pod name", pod)
 	}
-	inst, err := l.Installation(context.Background())
+	p, err := l.nodePod(node, pod, controllerWorkload)
 	if err != nil {
 		return nil, err
 	}
-	m, err := l.Node(node)
-	if err != nil {
-		return nil, err
-	}
-	env, err := inst.Controller.environ(m, pod)
-	if err != nil {
-		return nil, err
-	}
-	chartArgs := inst.Controller.args(env)
+	chartArgs := p.args
 	for i, a := range chartArgs {
 		// The chart's port, unless the chart turned memberlist off ("--memberlist-bind=").
 		if host, ok := strings.CutPrefix(a, "--memberlist-bind="); ok && host != "" {
@@ -138,7 +167,7 @@ func (l *Lab) StartControllerReplica(vigil, node, pod string, args ...string) (s
 	// unshare execs sh, which execs vigil once the hostname is set: the process the lab
 	// supervises and signals is the controller itself.
 	argv := append([]string{"unshare", "--uts", "--", "sh", "-c", `hostname "$0" && exec "$@"`, pod, vigil}, chartArgs...)
-	return l.superviseController(m, node+"/"+pod, env, append(argv, args...))
+	return l.superviseController(p.m, node+"/"+pod, p.env, append(argv, args...))
 }
 
 // superviseController starts a controller replica as process name in member m and, like
@@ -230,20 +259,11 @@ const controllerLease = "vigil-controller.vigil.dev"
 // StartAgent runs `vigil agent` on a node as the chart's DaemonSet runs it (its args and
 // env, its ServiceAccount), with args added.
 func (l *Lab) StartAgent(vigil, node string, args ...string) (*Process, error) {
-	inst, err := l.Installation(context.Background())
+	p, err := l.nodePod(node, "vigil-agent-"+node, agentWorkload)
 	if err != nil {
 		return nil, err
 	}
-	m, err := l.Node(node)
-	if err != nil {
-		return nil, err
-	}
-	env, err := inst.Agent.environ(m, "vigil-agent-"+node)
-	if err != nil {
-		return nil, err
-	}
-	argv := append(append([]string{vigil}, inst.Agent.args(env)...), args...)
-	return l.startProcessEnv(m.NS, node+"/vigil-agent", env, argv...)
+	return l.startProcessEnv(p.m.NS, node+"/vigil-agent", p.env, p.argv(vigil, args...)...)
 }
 
 // WaitForVigil waits until the controller leads (holds its Lease) and is Ready, every
