@@ -29,19 +29,12 @@ type metrics struct {
 
 func newMetrics() *metrics {
 	return &metrics{
-		vipsBound: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_agent_vips_bound",
-			Help: "VIP addresses bound on this node, including those held quietly while a planned move drains."}),
-		bindErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_agent_bind_errors_total",
-			Help: "Attempts to bind a VIP this node owns that failed (the node then reports itself not eligible, with the error)."}),
-		fenced: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_agent_fenced",
-			Help: "1 while the agent has released every VIP because it reaches neither the API server nor a majority of its peers."}),
-		apiReachable: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_agent_api_reachable",
-			Help: "1 while the agent's last read of the API server (one a second) succeeded."}),
-		renewals: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_agent_address_renewal_interval_seconds",
-			Help:    "Time between two renewals of the VIP addresses' kernel lifetime (due every --address-lifetime/4; a busy node renews late, and an address lapses when renewals stop for its lifetime).",
-			Buckets: []float64{0.1, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 5}}),
-		eligible: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_agent_vip_eligible",
-			Help: "1 while this node may hold the VirtualIP (selected, interface found, every check passing), as reported in its NodeAgent."}, []string{"virtualip"}),
+		vipsBound:    promutil.Gauge("vigil_agent_vips_bound", "VIP addresses bound on this node, including those held quietly while a planned move drains."),
+		bindErrors:   promutil.Counter("vigil_agent_bind_errors_total", "Attempts to bind a VIP this node owns that failed (the node then reports itself not eligible, with the error)."),
+		fenced:       promutil.Gauge("vigil_agent_fenced", "1 while the agent has released every VIP because it reaches neither the API server nor a majority of its peers."),
+		apiReachable: promutil.Gauge("vigil_agent_api_reachable", "1 while the agent's last read of the API server (one a second) succeeded."),
+		renewals:     promutil.Histogram("vigil_agent_address_renewal_interval_seconds", "Time between two renewals of the VIP addresses' kernel lifetime (due every --address-lifetime/4; a busy node renews late, and an address lapses when renewals stop for its lifetime).", []float64{0.1, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 5}),
+		eligible:     promutil.GaugeVec("vigil_agent_vip_eligible", "1 while this node may hold the VirtualIP (selected, interface found, every check passing), as reported in its NodeAgent.", "virtualip"),
 	}
 }
 
@@ -63,16 +56,14 @@ func (m *metrics) observeSync(results map[string]dataplane.Result) {
 	if m == nil {
 		return
 	}
-	bound := 0
+	var bound float64
 	for _, r := range results {
-		if r.Bound {
-			bound++
-		}
+		bound += promutil.Bool(r.Bound)
 		if r.Err != nil {
 			m.bindErrors.Inc()
 		}
 	}
-	m.vipsBound.Set(float64(bound))
+	m.vipsBound.Set(bound)
 }
 
 // observeReports records the node's eligibility per VirtualIP, dropping removed ones.

@@ -38,29 +38,13 @@ var failoverBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 
 // newMetrics returns the controller's metrics, not registered yet.
 func newMetrics() *metrics {
 	return &metrics{
-		ownerChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigil_virtualip_owner_changes_total",
-			Help: "Owner changes decided by this controller, by reason (Elected, OwnerLost, OwnerUnhealthy, OwnerDraining, Preempted, NotSelected, NoCandidate, AddressInUse).",
-		}, []string{"reason"}),
-		failover: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "vigil_virtualip_failover_duration_seconds",
-			Help:    "Time from the controller's detection of a fault (memberlist's death notice, or the decision to move) to the new owner's report that it bound the address, by reason of the move.",
-			Buckets: failoverBuckets,
-		}, []string{"reason"}),
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigil_controller_election_decisions_total",
-			Help: "Elections run, by outcome: keep (the owner stays), move (a new owner), none (no owner).",
-		}, []string{"outcome"}),
-		leader: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "vigil_controller_leader",
-			Help: "1 while this controller replica leads (elects owners), else 0.",
-		}),
-		silentNodes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "vigil_controller_nodes_silent",
-			Help: "Nodes that have stopped answering the leader's ICMP echo requests (--node-echo-dead-after): their agents count as dead.",
-		}),
-		binds: map[string]pendingBind{},
-		alive: map[string]bool{},
+		ownerChanges: promutil.CounterVec("vigil_virtualip_owner_changes_total", "Owner changes decided by this controller, by reason (Elected, OwnerLost, OwnerUnhealthy, OwnerDraining, Preempted, NotSelected, NoCandidate, AddressInUse).", "reason"),
+		failover:     promutil.HistogramVec("vigil_virtualip_failover_duration_seconds", "Time from the controller's detection of a fault (a node silent to its echo requests, memberlist's death notice, or the decision to move) to the new owner's report that it bound the address, by reason of the move.", failoverBuckets, "reason"),
+		decisions:    promutil.CounterVec("vigil_controller_election_decisions_total", "Elections run, by outcome: keep (the owner stays), move (a new owner), none (no owner).", "outcome"),
+		leader:       promutil.Gauge("vigil_controller_leader", "1 while this controller replica leads (elects owners), else 0."),
+		silentNodes:  promutil.Gauge("vigil_controller_nodes_silent", "Nodes that have stopped answering the leader's ICMP echo requests (--node-echo-dead-after): their agents count as dead."),
+		binds:        map[string]pendingBind{},
+		alive:        map[string]bool{},
 	}
 }
 
@@ -193,16 +177,11 @@ func (m *metrics) setAlive(alive map[string]bool) {
 }
 
 var (
-	ownerDesc = prometheus.NewDesc("vigil_virtualip_owner",
-		"1 for the node that owns the VirtualIP (status.owner); no series while it has no owner.", []string{"virtualip", "node"}, nil)
-	conditionDesc = prometheus.NewDesc("vigil_virtualip_condition",
-		"1 while the VirtualIP's condition of this type (Ready, Degraded, Conflict) is True, else 0.", []string{"virtualip", "type"}, nil)
-	standbysDesc = prometheus.NewDesc("vigil_virtualip_standbys",
-		"Eligible nodes ready to take the VirtualIP over (status.standbys).", []string{"virtualip"}, nil)
-	epochDesc = prometheus.NewDesc("vigil_virtualip_epoch",
-		"The VirtualIP's epoch (status.epoch): it grows by one on every owner change, across controller restarts.", []string{"virtualip"}, nil)
-	aliveDesc = prometheus.NewDesc("vigil_nodeagent_alive",
-		"1 while the node's agent is alive (memberlist, or a fresh NodeAgent heartbeat), else 0.", []string{"node"}, nil)
+	ownerDesc     = promutil.Desc("vigil_virtualip_owner", "1 for the node that owns the VirtualIP (status.owner); no series while it has no owner.", "virtualip", "node")
+	conditionDesc = promutil.Desc("vigil_virtualip_condition", "1 while the VirtualIP's condition of this type (Ready, Degraded, Conflict) is True, else 0.", "virtualip", "type")
+	standbysDesc  = promutil.Desc("vigil_virtualip_standbys", "Eligible nodes ready to take the VirtualIP over (status.standbys).", "virtualip")
+	epochDesc     = promutil.Desc("vigil_virtualip_epoch", "The VirtualIP's epoch (status.epoch): it grows by one on every owner change, across controller restarts.", "virtualip")
+	aliveDesc     = promutil.Desc("vigil_nodeagent_alive", "1 while the node's agent is alive (memberlist, the node answering echo requests, or a fresh NodeAgent heartbeat), else 0.", "node")
 )
 
 // virtualIPCollector exports every VirtualIP's status at scrape time from the cache, like

@@ -240,6 +240,9 @@ func splitHost(line string) (host string, notHost bool, rest string, ok bool) {
 	return id[:i], notHost, strings.TrimSpace(id[i:]), true
 }
 
+// wordBreaks end an unquoted word.
+const wordBreaks = " \t\f\v\r{}\""
+
 type tokenKind int
 
 const (
@@ -254,9 +257,6 @@ type token struct {
 	text string
 	end  int
 }
-
-// wordBreaks end an unquoted word.
-const wordBreaks = " \t\f\v\r{}\""
 
 // tokenize splits a decommented line into words and braces.
 func tokenize(line string) ([]token, error) {

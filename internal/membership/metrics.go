@@ -38,38 +38,21 @@ var registerSinkOnce sync.Once
 // NewMetrics returns the memberlist metrics, not registered yet.
 func NewMetrics() *Metrics {
 	return &Metrics{
-		up: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_memberlist_up",
-			Help: "1 while this process's memberlist member runs; 0 when it is configured but not running (failover then waits for API heartbeats)."}),
-		members: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_memberlist_members",
-			Help: "Members this process has seen, by state (alive, dead), itself included."}, []string{"state"}),
-		healthScore: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_memberlist_health_score",
-			Help: "Lifeguard awareness score: 0 is healthy; higher means this member answers probes late (a busy node) and stretches its own timeouts."}),
-		instances: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_memberlist_node_instances",
-			Help: "Members by memberlist state as of the last push/pull exchange (alive, suspect, dead, left)."}, []string{"node_state"}),
-		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_memberlist_messages_total",
-			Help: "Member state messages processed, by type (alive, suspect, dead)."}, []string{"type"}),
-		degraded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_memberlist_degraded_total",
-			Help: "Degraded operation: probe (a probe round stretched by a poor health score), timeout (a suspect declared dead with fewer confirmations than wanted)."}, []string{"kind"}),
-		tcpAccepts: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_memberlist_tcp_accepts_total",
-			Help: "TCP connections accepted from other members (push/pull, fallback probes)."}),
-		tcpConnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_memberlist_tcp_connects_total",
-			Help: "TCP connections opened to other members."}),
-		sentBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_memberlist_sent_bytes_total",
-			Help: "Bytes sent to other members, by transport (udp, tcp)."}, []string{"transport"}),
-		recvBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_memberlist_received_bytes_total",
-			Help: "Bytes received from other members, by transport (udp)."}, []string{"transport"}),
-		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_memberlist_operation_duration_seconds",
-			Help:    "Duration of memberlist operations: probe (one failure-detection round on a member), gossip, push_pull.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12)}, []string{"operation"}),
-		broadcasts: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_memberlist_broadcast_queue_length",
-			Help: "Messages waiting in the broadcast queue at the last check."}),
-		stateBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_memberlist_push_pull_state_bytes",
-			Help: "Size of the last push/pull state received from a member (side=remote), encrypted."}, []string{"side"}),
-		unmapped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_memberlist_unmapped_updates_total",
-			Help: "Updates of memberlist metrics this version of Vigil does not know yet, by key; a newer memberlist may emit them."}, []string{"key"}),
-		keys: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_memberlist_keys",
-			Help: "1 for every key in this member's gossip keyring, by fingerprint (first 8 hex digits of the key's SHA-256) and primary (true for the key that encrypts); a key rotation waits on it."},
-			[]string{"fingerprint", "primary"}),
+		up:          promutil.Gauge("vigil_memberlist_up", "1 while this process's memberlist member runs; 0 when it is configured but not running (failover then waits for API heartbeats)."),
+		members:     promutil.GaugeVec("vigil_memberlist_members", "Members this process has seen, by state (alive, dead), itself included.", "state"),
+		healthScore: promutil.Gauge("vigil_memberlist_health_score", "Lifeguard awareness score: 0 is healthy; higher means this member answers probes late (a busy node) and stretches its own timeouts."),
+		instances:   promutil.GaugeVec("vigil_memberlist_node_instances", "Members by memberlist state as of the last push/pull exchange (alive, suspect, dead, left).", "node_state"),
+		messages:    promutil.CounterVec("vigil_memberlist_messages_total", "Member state messages processed, by type (alive, suspect, dead).", "type"),
+		degraded:    promutil.CounterVec("vigil_memberlist_degraded_total", "Degraded operation: probe (a probe round stretched by a poor health score), timeout (a suspect declared dead with fewer confirmations than wanted).", "kind"),
+		tcpAccepts:  promutil.Counter("vigil_memberlist_tcp_accepts_total", "TCP connections accepted from other members (push/pull, fallback probes)."),
+		tcpConnects: promutil.Counter("vigil_memberlist_tcp_connects_total", "TCP connections opened to other members."),
+		sentBytes:   promutil.CounterVec("vigil_memberlist_sent_bytes_total", "Bytes sent to other members, by transport (udp, tcp).", "transport"),
+		recvBytes:   promutil.CounterVec("vigil_memberlist_received_bytes_total", "Bytes received from other members, by transport (udp).", "transport"),
+		durations:   promutil.HistogramVec("vigil_memberlist_operation_duration_seconds", "Duration of memberlist operations: probe (one failure-detection round on a member), gossip, push_pull.", prometheus.ExponentialBuckets(0.0001, 2.5, 12), "operation"),
+		broadcasts:  promutil.Gauge("vigil_memberlist_broadcast_queue_length", "Messages waiting in the broadcast queue at the last check."),
+		stateBytes:  promutil.GaugeVec("vigil_memberlist_push_pull_state_bytes", "Size of the last push/pull state received from a member (side=remote), encrypted.", "side"),
+		unmapped:    promutil.CounterVec("vigil_memberlist_unmapped_updates_total", "Updates of memberlist metrics this version of Vigil does not know yet, by key; a newer memberlist may emit them.", "key"),
+		keys:        promutil.GaugeVec("vigil_memberlist_keys", "1 for every key in this member's gossip keyring, by fingerprint (first 8 hex digits of the key's SHA-256) and primary (true for the key that encrypts); a key rotation waits on it.", "fingerprint", "primary"),
 	}
 }
 
@@ -121,14 +104,12 @@ func (m *Metrics) setMembers(states map[string]State) {
 	if m == nil {
 		return
 	}
-	alive := 0
+	var alive float64
 	for _, s := range states {
-		if s.Alive {
-			alive++
-		}
+		alive += promutil.Bool(s.Alive)
 	}
-	m.members.WithLabelValues("alive").Set(float64(alive))
-	m.members.WithLabelValues("dead").Set(float64(len(states) - alive))
+	m.members.WithLabelValues("alive").Set(alive)
+	m.members.WithLabelValues("dead").Set(float64(len(states)) - alive)
 }
 
 // SetGauge implements go-metrics' MetricSink.
