@@ -16,7 +16,7 @@ import (
 // chaos is `make chaos`: random real faults in a 4-node lab running Vigil, the invariants
 // checked all along, a JSON report and a summary.
 func chaos(fs *flag.FlagSet, args []string) error {
-	d := fs.Duration("for", 10*time.Minute, "how long faults are injected (at most 25m); Vigil's start and the final settle come on top")
+	d := fs.Duration("for", 10*time.Minute, "how long faults are injected (at most 45m); Vigil's start and the final settle come on top")
 	seed := fs.Uint64("seed", 0, "seed of the fault schedule; 0 draws one from the clock (the report names it, to run the same schedule again)")
 	faults := fs.String("faults", "", "comma-separated fault kinds to inject (default: every kind)")
 	vigil := fs.String("vigil", "", "the vigil binary (default: built from this tree)")

@@ -143,7 +143,7 @@ func startChaosRecorders(l *Lab, vips []ChaosVIP, phase time.Duration) (map[stri
 	for _, v := range vips {
 		r, err := l.StartRecorder(RecordOptions{
 			URL:   vipURL(v.Address),
-			Every: chaosRequestEvery, Timeout: time.Second, Duration: min(phase+10*time.Minute, 30*time.Minute),
+			Every: chaosRequestEvery, Timeout: time.Second, Duration: min(phase+10*time.Minute, MaxRecording),
 		})
 		if err != nil {
 			return recorders, err

@@ -109,8 +109,8 @@ const (
 	// spacingMin..spacingMax separate two fault starts otherwise.
 	spacingMin = time.Second
 	spacingMax = 6 * time.Second
-	// MaxChaosDuration bounds a run (the recorders run at most 30 min).
-	MaxChaosDuration = 25 * time.Minute
+	// MaxChaosDuration bounds a run (the recorders run at most MaxRecording, an hour).
+	MaxChaosDuration = 45 * time.Minute
 	// agentRestartMargin keeps an agent's restart this long clear of the end of an API
 	// outage. An agent started while kube-apiserver is stopped exits (it reads the API to
 	// start), so a node restored in an outage would stay out of it, and with one more

@@ -37,6 +37,9 @@ type RecordOptions struct {
 	Duration time.Duration // required, at most 30m
 }
 
+// MaxRecording bounds a recorder's run: load in the lab is bounded in time.
+const MaxRecording = time.Hour
+
 func (o *RecordOptions) validate() error {
 	if o.Every == 0 {
 		o.Every = 10 * time.Millisecond
@@ -44,8 +47,8 @@ func (o *RecordOptions) validate() error {
 	if o.Timeout == 0 {
 		o.Timeout = time.Second
 	}
-	if o.URL == "" || o.Every < time.Millisecond || o.Timeout <= 0 || o.Duration <= 0 || o.Duration > 30*time.Minute {
-		return fmt.Errorf("recorder needs a URL, an interval of at least 1ms and a duration up to 30m: %+v", *o)
+	if o.URL == "" || o.Every < time.Millisecond || o.Timeout <= 0 || o.Duration <= 0 || o.Duration > MaxRecording {
+		return fmt.Errorf("recorder needs a URL, an interval of at least 1ms and a duration up to %v: %+v", MaxRecording, *o)
 	}
 	return nil
 }
