@@ -117,8 +117,9 @@ SYSTEMS ?= vigil,keepalived-default,keepalived-tuned
 SCENARIOS ?= node-crash,service-down,planned
 
 .PHONY: bench-failover
-bench-failover: tools lab ## Failover benchmark in the lab (TRIALS=20 SYSTEMS=... SCENARIOS=...): table, docs/bench/failover.json, docs/benchmarks.md.
-	KUBEBUILDER_ASSETS=$(ASSETS) bin/lab bench-failover --trials $(TRIALS) --systems $(SYSTEMS) --scenarios $(SCENARIOS)
+bench-failover: tools lab ## Failover benchmark in the lab (TRIALS=20 SYSTEMS=... SCENARIOS=... LOGS=dir AUDIT=1): table, docs/bench/failover.json, docs/benchmarks.md.
+	KUBEBUILDER_ASSETS=$(ASSETS) bin/lab bench-failover --trials $(TRIALS) --systems $(SYSTEMS) --scenarios $(SCENARIOS) \
+	  $(if $(LOGS),--logs $(LOGS)) $(if $(AUDIT),--audit)
 
 .PHONY: bench-announce
 bench-announce: lab ## How soon a client's ARP/ND entry follows a moved VIP (MOVES=20), with the no-announcement baseline.
@@ -128,6 +129,17 @@ bench-announce: lab ## How soon a client's ARP/ND entry follows a moved VIP (MOV
 bench-probes: lab ## CPU, RSS, goroutines and FDs of 100 VIPs x 3 checks at 1 s, shared and distinct targets (VIPS=100 DURATION=60s).
 	bin/lab bench-probes --vips $(or $(VIPS),100) --for $(or $(DURATION),60s)
 	bin/lab bench-probes --vips $(or $(VIPS),100) --for $(or $(DURATION),60s) --distinct
+
+.PHONY: bench-apply
+bench-apply: tools lab ## VirtualIPs applied one by one to a 3-node lab, time from the create call to the first answer (VIPS=50 per variant): docs/bench/apply.json, docs/benchmarks.md.
+	KUBEBUILDER_ASSETS=$(ASSETS) bin/lab bench-apply --vips $(or $(VIPS),50)
+
+RUNS ?= 1000x50,300x3
+CRASHES ?= 3
+
+.PHONY: bench-scale
+bench-scale: tools lab ## 1000 VirtualIPs over 50 real agents with node crashes, then 300 over 3 (RUNS=1000x50,300x3 CRASHES=3): docs/bench/scale.json, docs/benchmarks.md.
+	KUBEBUILDER_ASSETS=$(ASSETS) bin/lab bench-scale --runs $(RUNS) --crashes $(CRASHES)
 
 # make chaos DURATION=10m SEED=42 LOGS=/tmp/chaos-logs: DURATION is how long faults are injected
 # (Vigil's start and the final settle come on top); SEED, when given, replays a schedule (the report

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,6 +22,8 @@ func benchFailover(fs *flag.FlagSet, args []string) error {
 	scenarios := fs.String("scenarios", strings.Join(bench.Scenarios, ","), "comma-separated scenarios")
 	out := fs.String("out", "docs/bench/failover.json", "JSON results (rows of other systems are kept)")
 	doc := fs.String("doc", "docs/benchmarks.md", "Markdown page whose failover table is regenerated")
+	audit := fs.Bool("audit", false, "keep kube-apiserver's audit log of Vigil's requests, which dates the report of a failed check (stage \"reported\"); adds a synchronous write to every request")
+	logs := fs.String("logs", "", "directory to copy each lab's process logs to (a subdirectory per system) before teardown")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,8 +37,15 @@ func benchFailover(fs *flag.FlagSet, args []string) error {
 			return err
 		}
 		var results []bench.FailoverResult
-		cfg := lab.Config{Nodes: 3, WithoutControlPlane: !sys.NeedsControlPlane()}
+		cfg := lab.Config{Nodes: 3, WithoutControlPlane: !sys.NeedsControlPlane(), AuditLog: *audit && sys.NeedsControlPlane()}
 		benchErr := withLab(cfg, func(ctx context.Context, l *lab.Lab) error {
+			if *logs != "" {
+				defer func() {
+					if err := copyLogs(filepath.Join(l.RunDir, "logs"), filepath.Join(*logs, sys.Name())); err != nil {
+						logf("keeping the logs: %v", err)
+					}
+				}()
+			}
 			if err := sys.Start(l); err != nil {
 				return err
 			}

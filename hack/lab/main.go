@@ -9,6 +9,8 @@
 //	lab bench-failover [flags]                 the failover benchmark
 //	lab bench-announce [--moves N]             neighbour-cache update after a VIP moves
 //	lab bench-probes [--vips N] [--for D]      cost of the agent's health probes
+//	lab bench-apply [--vips N]                 VirtualIPs applied one by one: time to the first answer
+//	lab bench-scale [--runs 1000x50,300x3]     many VirtualIPs over many real agents
 //	lab demo                                   what `make demo` shows
 //	lab chaos [--for D] [--seed N] [flags]     random real faults, invariants checked (make chaos)
 //	lab api-pattern [--vigil BIN] [--fault stop|kill] [flags]
@@ -45,6 +47,8 @@ var commands = map[string]subcommand.Command{
 	"bench-failover": benchFailover,
 	"bench-announce": benchAnnounce,
 	"bench-probes":   benchProbes,
+	"bench-apply":    benchApply,
+	"bench-scale":    benchScale,
 	"demo":           demo,
 	"chaos":          chaos,
 	"api-pattern":    apiPattern,

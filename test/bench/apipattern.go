@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -83,6 +84,7 @@ func APIPattern(ctx context.Context, l *lab.Lab, o APIPatternOptions, w io.Write
 	if err := sleepCtx(ctx, o.Steady); err != nil {
 		return err
 	}
+	loadBefore := loadAverage()
 	down, back, ready, err := apiOutage(ctx, l, o)
 	if err != nil {
 		return err
@@ -102,7 +104,9 @@ func APIPattern(ctx context.Context, l *lab.Lab, o APIPatternOptions, w io.Write
 		}
 	}
 	reqs, others := agentRequests(l, events, agentUser)
-	_, _ = fmt.Fprintf(w, "\n%d agents (one a node, started over %v), %d VirtualIPs, vigil %s\noutage: %s, away for %v\n",
+	_, _ = fmt.Fprintf(w, "\nmachine: %d CPUs, load average (1 min) %s at the outage, %s at the end: the lab shares them\n",
+		runtime.NumCPU(), loadBefore, loadAverage())
+	_, _ = fmt.Fprintf(w, "%d agents (one a node, started over %v), %d VirtualIPs, vigil %s\noutage: %s, away for %v\n",
 		len(l.Nodes), o.Stagger, o.VIPs, o.Bin, faultName(o.Fault), down)
 	if len(dropped) > 0 {
 		_, _ = fmt.Fprintf(w, "chart flags this vigil does not know, left out: %s\n", strings.Join(dropped, " "))
@@ -307,6 +311,15 @@ func apiOutage(ctx context.Context, l *lab.Lab, o APIPatternOptions) (down time.
 		return 0, back, ready, fmt.Errorf("unknown API fault %q (want %s or %s)", o.Fault, FaultStop, FaultKill)
 	}
 	return back.Sub(start).Round(100 * time.Millisecond), back, time.Now(), nil
+}
+
+// loadAverage is the machine's 1-minute load average, "?" if unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func copyFile(from, to string) error {

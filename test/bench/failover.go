@@ -80,7 +80,7 @@ func RunFailover(ctx context.Context, l *lab.Lab, sys FailoverSystem, o Failover
 			}
 			o.Logf("%s %s trial %d/%d: %s -> %s, outage %v, %d failed%s, %d moves", sys.Name(), scenario, trial, o.Trials,
 				out.from, out.NewOwner, out.Duration.Round(time.Millisecond), out.Failed, failures, out.Moves)
-			if tracer, ok := sys.(StageTracer); ok && scenario == ScenarioNodeCrash {
+			if tracer, ok := sys.(StageTracer); ok && scenario != ScenarioPlanned {
 				st, err := tracer.Stages(l, StageTrial{Fault: out.fault, Owner: out.from, NewOwner: out.NewOwner, Answered: out.FirstOKAfter})
 				if err != nil {
 					return results, fmt.Errorf("%s %s trial %d: reading the stages from the logs: %w", sys.Name(), scenario, trial, err)

@@ -17,16 +17,18 @@ import (
 
 // A failover's stages, in the order they happen, as the processes' own logs date them.
 const (
-	StageSuspected = "suspected" // memberlist: the first member suspects the owner
-	StageDeclared  = "declared"  // memberlist: the first member marks it failed
-	StageNotified  = "notified"  // the controller learns of the death (memberlist, or the node watch)
-	StageDecided   = "decided"   // the controller writes the new owner
-	StageBound     = "bound"     // the new owner binds the address
-	StageAnswered  = "answered"  // the client's first answer from the new owner
+	StageSuspected   = "suspected"    // memberlist: the first member suspects the owner
+	StageDeclared    = "declared"     // memberlist: the first member marks it failed
+	StageNotified    = "notified"     // the controller learns of the death (memberlist, or the node watch)
+	StageCheckFailed = "check-failed" // the owner's agent: its health check fails (fall reached)
+	StageReported    = "reported"     // the API server has answered the owner's report of it (audit log)
+	StageDecided     = "decided"      // the controller writes the new owner
+	StageBound       = "bound"        // the new owner binds the address
+	StageAnswered    = "answered"     // the client's first answer from the new owner
 )
 
 // StageNames lists the stages in order.
-var StageNames = []string{StageSuspected, StageDeclared, StageNotified, StageDecided, StageBound, StageAnswered}
+var StageNames = []string{StageSuspected, StageDeclared, StageNotified, StageCheckFailed, StageReported, StageDecided, StageBound, StageAnswered}
 
 // Stages are the offsets of each stage from the fault; a stage that left no trace is
 // missing.
@@ -57,6 +59,7 @@ type logLine struct {
 	VIP     string    `json:"vip"`
 	Node    string    `json:"node"`
 	Name    string    `json:"name"`
+	State   string    `json:"state"`
 	process string
 }
 
@@ -81,9 +84,9 @@ func readLogLines(path, process string, since time.Time) ([]logLine, error) {
 	return out, sc.Err()
 }
 
-// traceStages dates the stages of one crash failover from the log lines of the
-// controller (process "controller") and the agents (process: the node's name). It is a
-// pure function of its input.
+// traceStages dates the stages of one failover (a crash, or a failed check) from the log
+// lines of the controller (process "controller") and the agents (process: the node's
+// name). It is a pure function of its input.
 func traceStages(lines []logLine, t StageTrial) Stages {
 	s := Stages{}
 	first := func(stage string, at time.Time) {
@@ -101,6 +104,8 @@ func traceStages(lines []logLine, t StageTrial) Stages {
 		case l.process == "controller" && l.Msg == "memberlist member died or left" && l.Member == t.Owner,
 			l.process == "controller" && strings.HasPrefix(l.Msg, "node stopped answering") && l.Node == t.Owner:
 			first(StageNotified, l.TS)
+		case l.process == t.Owner && l.Msg == "health check changed" && l.VIP == t.VIP && l.State == "Failing":
+			first(StageCheckFailed, l.TS)
 		case l.process == "controller" && l.Msg == "owner changed" && l.Name == t.VIP && l.From == t.Owner:
 			first(StageDecided, l.TS)
 		case l.process == t.NewOwner && l.Msg == "bound VIP" && l.VIP == t.VIP:
@@ -148,4 +153,19 @@ func FormatStages(m map[string]float64) string {
 		parts = append(parts, fmt.Sprintf("%s +%.0f ms%s", name, m[name], step))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// reportedStage is when kube-apiserver answered the first NodeAgent status write of the
+// owner's agent at or after the owner's check failed (StageCheckFailed): when the report
+// of the failure reached the API server, as its audit log dates it. Pure.
+func reportedStage(events []lab.AuditEvent, owner string, after time.Time) (time.Time, bool) {
+	for _, e := range events {
+		pod := e.User.Extra["authentication.kubernetes.io/pod-name"]
+		if e.Resource() != "nodeagents/status" || len(pod) != 1 || pod[0] != "vigil-agent-"+owner ||
+			e.RequestReceived.Before(after) {
+			continue
+		}
+		return e.StageTimestamp, true
+	}
+	return time.Time{}, false
 }

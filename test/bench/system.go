@@ -6,6 +6,7 @@ package bench
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,10 @@ type FailoverSystem interface {
 // Systems names every system the benchmark knows, in the order of its runs.
 var Systems = []string{"vigil", "keepalived-default", "keepalived-tuned"}
 
+// ExtraSystems are systems the benchmark knows but does not run unless asked: vigil-fast
+// probes every 100 ms with fall 3, rise 1 (keepalived-tuned's check).
+var ExtraSystems = []string{"vigil-fast"}
+
 // System returns the named system, serving the lab's first VIP.
 func System(name string) (FailoverSystem, error) {
 	switch name {
@@ -39,6 +44,8 @@ func System(name string) (FailoverSystem, error) {
 		return &Keepalived{Tuned: true, VIP: lab.VIPv4(0)}, nil
 	case "vigil":
 		return &Vigil{VIP: lab.VIPv4(0)}, nil
+	case "vigil-fast":
+		return &Vigil{Label: name, VIP: lab.VIPv4(0), CheckInterval: 100 * time.Millisecond, FailureThreshold: 3, SuccessThreshold: 1}, nil
 	}
-	return nil, fmt.Errorf("unknown system %q (want %s)", name, strings.Join(Systems, ", "))
+	return nil, fmt.Errorf("unknown system %q (want %s)", name, strings.Join(append(slices.Clone(Systems), ExtraSystems...), ", "))
 }

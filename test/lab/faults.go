@@ -259,3 +259,28 @@ func (l *Lab) StarveCPU(n int, d time.Duration) ([]*Process, error) {
 	}
 	return procs, nil
 }
+
+// maxBurnersPerNode bounds StarveNodes: 64 busy loops per node (192 on a 3-node lab) is
+// already far past what any node of a real cluster runs beside its agent.
+const maxBurnersPerNode = 64
+
+// StarveNodes starts perNode busy loops on every node for d: one burner process
+// (`labhelper burn --threads perNode`) in each node's namespace, each loop an OS thread of
+// its own, stopping by itself after d. Nodes share the machine's cores (and cgroup) with
+// each other and with the control plane, so the nodes' burners starve all of them at once:
+// perNode × nodes loops in all (bounded: 1..64 per node, at most 10m).
+func (l *Lab) StarveNodes(perNode int, d time.Duration) ([]*Process, error) {
+	if perNode < 1 || perNode > maxBurnersPerNode || d <= 0 || d > 10*time.Minute {
+		return nil, fmt.Errorf("CPU starvation is bounded: 1..%d burners per node for at most 10m, not %d for %v", maxBurnersPerNode, perNode, d)
+	}
+	var procs []*Process
+	for _, n := range l.Nodes {
+		p, err := l.startProcess(n.NS, fmt.Sprintf("%s/burner-%d", n.Name, time.Now().UnixNano()), l.HelperBin, "burn",
+			"--for", d.String(), "--threads", fmt.Sprint(perNode))
+		if err != nil {
+			return procs, err
+		}
+		procs = append(procs, p)
+	}
+	return procs, nil
+}

@@ -4,7 +4,8 @@
 //
 //	labhelper serve-http --name NODE [--port 80]       a node's HTTP service, answering with the node's name
 //	labhelper record --url URL --for D [--out FILE]    the client's traffic recorder (JSON lines)
-//	labhelper burn [--for D]                           one busy core (CPU starvation)
+//	labhelper sweep --targets FILE --for D [--until-ok] the recorder for many VIPs at once (JSON lines)
+//	labhelper burn [--for D] [--threads N]             N busy cores (CPU starvation)
 //	labhelper check-tcp --addr HOST:PORT               one TCP connect (keepalived-default's vrrp_script)
 //	labhelper track-tcp --addr HOST:PORT --file F      a 0.1 s TCP check for keepalived-tuned's vrrp_track_file
 //	labhelper memberlist-outsider --bind IP --join A   a memberlist member with another key, trying to join Vigil's
@@ -20,6 +21,7 @@ import "vigil.dev/vigil/test/subcommand"
 var commands = map[string]subcommand.Command{
 	"serve-http":          serveHTTP,
 	"record":              record,
+	"sweep":               sweep,
 	"burn":                burn,
 	"check-tcp":           checkTCP,
 	"track-tcp":           trackTCP,

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
+	"sync"
 	"time"
 
 	"vigil.dev/vigil/test/lab"
@@ -52,20 +54,36 @@ func nodeNameHandler(name string) http.HandlerFunc {
 	}
 }
 
-// burn keeps one core busy, then exits (Lab.StarveCPU): bounded to 10 minutes, so that a
-// burner outlives no test.
+// burn keeps one core busy — or --threads of them, each a busy loop on an OS thread of
+// its own, which the kernel schedules like as many processes — then exits (Lab.StarveCPU,
+// Lab.StarveNodes): bounded to 10 minutes and 64 threads, so that a burner outlives no
+// test and cannot grow without bound.
 func burn(fs *flag.FlagSet, args []string) error {
-	d := fs.Duration("for", 10*time.Second, "how long to burn one core (at most 10m)")
+	d := fs.Duration("for", 10*time.Second, "how long to burn (at most 10m)")
+	threads := fs.Int("threads", 1, "busy loops, each on its own OS thread (1..64)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(min(*d, 10*time.Minute))
-	x := 0
-	for time.Now().Before(deadline) {
-		for i := range 100000 {
-			x += i
-		}
+	if *threads < 1 || *threads > 64 {
+		return fmt.Errorf("--threads %d: want 1..64", *threads)
 	}
-	_ = x
+	runtime.GOMAXPROCS(max(*threads, runtime.GOMAXPROCS(0)))
+	deadline := time.Now().Add(min(*d, 10*time.Minute))
+	var wg sync.WaitGroup
+	for range *threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread() // one OS thread per loop, as a process of its own would be
+			x := 0
+			for time.Now().Before(deadline) {
+				for i := range 100000 {
+					x += i
+				}
+			}
+			_ = x
+		}()
+	}
+	wg.Wait()
 	return nil
 }
