@@ -117,9 +117,9 @@ SYSTEMS ?= vigil,keepalived-default,keepalived-tuned
 SCENARIOS ?= node-crash,service-down,planned
 
 .PHONY: bench-failover
-bench-failover: tools lab ## Failover benchmark in the lab (TRIALS=20 SYSTEMS=... SCENARIOS=... LOGS=dir AUDIT=1): table, docs/bench/failover.json, docs/benchmarks.md.
+bench-failover: tools lab ## Failover benchmark in the lab (TRIALS=20 SYSTEMS=... SCENARIOS=... NODES=3 LOGS=dir AUDIT=1): table, docs/bench/failover.json, docs/benchmarks.md.
 	KUBEBUILDER_ASSETS=$(ASSETS) bin/lab bench-failover --trials $(TRIALS) --systems $(SYSTEMS) --scenarios $(SCENARIOS) \
-	  $(if $(LOGS),--logs $(LOGS)) $(if $(AUDIT),--audit)
+	  --nodes $(or $(NODES),3) $(if $(LOGS),--logs $(LOGS)) $(if $(AUDIT),--audit)
 
 .PHONY: bench-announce
 bench-announce: lab ## How soon a client's ARP/ND entry follows a moved VIP (MOVES=20), with the no-announcement baseline.

@@ -18,6 +18,7 @@ import (
 // writes docs/bench/failover.json and the table in docs/benchmarks.md.
 func benchFailover(fs *flag.FlagSet, args []string) error {
 	trials := fs.Int("trials", 20, "trials per system and scenario")
+	nodes := fs.Int("nodes", 3, "nodes in the lab (3..50): detection must not grow with the cluster")
 	systems := fs.String("systems", strings.Join(bench.Systems, ","), "comma-separated systems")
 	scenarios := fs.String("scenarios", strings.Join(bench.Scenarios, ","), "comma-separated scenarios")
 	out := fs.String("out", "docs/bench/failover.json", "JSON results (rows of other systems are kept)")
@@ -30,6 +31,9 @@ func benchFailover(fs *flag.FlagSet, args []string) error {
 	if *trials < 1 || *trials > 1000 {
 		return errors.New("--trials must be 1..1000")
 	}
+	if *nodes < 3 || *nodes > 50 {
+		return errors.New("--nodes must be 3..50")
+	}
 	var fresh []bench.FailoverResult
 	for _, name := range strings.Split(*systems, ",") {
 		sys, err := bench.System(strings.TrimSpace(name))
@@ -37,7 +41,7 @@ func benchFailover(fs *flag.FlagSet, args []string) error {
 			return err
 		}
 		var results []bench.FailoverResult
-		cfg := lab.Config{Nodes: 3, WithoutControlPlane: !sys.NeedsControlPlane(), AuditLog: *audit && sys.NeedsControlPlane()}
+		cfg := lab.Config{Nodes: *nodes, WithoutControlPlane: !sys.NeedsControlPlane(), AuditLog: *audit && sys.NeedsControlPlane()}
 		benchErr := withLab(cfg, func(ctx context.Context, l *lab.Lab) error {
 			if *logs != "" {
 				defer func() {
@@ -51,7 +55,7 @@ func benchFailover(fs *flag.FlagSet, args []string) error {
 			}
 			var err error
 			results, err = bench.RunFailover(ctx, l, sys, bench.FailoverOptions{
-				Trials: *trials, Scenarios: strings.Split(*scenarios, ","), Logf: logf,
+				Trials: *trials, Nodes: *nodes, Scenarios: strings.Split(*scenarios, ","), Logf: logf,
 				VIP: fmt.Sprintf("http://%s/", lab.VIPv4(0)),
 			})
 			return err

@@ -24,8 +24,10 @@ var Scenarios = []string{ScenarioNodeCrash, ScenarioServiceDown, ScenarioPlanned
 
 // FailoverResult is one row of docs/bench/failover.json.
 type FailoverResult struct {
-	System         string  `json:"system"`
-	Scenario       string  `json:"scenario"`
+	System   string `json:"system"`
+	Scenario string `json:"scenario"`
+	// Nodes is the lab's size; 0 in rows written before it was recorded: 3.
+	Nodes          int     `json:"nodes,omitempty"`
 	Trials         int     `json:"trials"`
 	P50ms          float64 `json:"p50_ms"`
 	P95ms          float64 `json:"p95_ms"`
@@ -45,6 +47,7 @@ type FailoverResult struct {
 // FailoverOptions configure a failover benchmark.
 type FailoverOptions struct {
 	Trials    int
+	Nodes     int // the lab's size, recorded in the results
 	Scenarios []string
 	VIP       string // URL of the VIP's HTTP service
 	Logf      func(string, ...any)
@@ -59,7 +62,7 @@ func RunFailover(ctx context.Context, l *lab.Lab, sys FailoverSystem, o Failover
 		if !slices.Contains(Scenarios, scenario) {
 			return results, fmt.Errorf("unknown scenario %q (want %s)", scenario, strings.Join(Scenarios, ", "))
 		}
-		r := FailoverResult{System: sys.Name(), Scenario: scenario, Trials: o.Trials, Date: time.Now().UTC().Format(time.DateOnly), Machine: lab.Machine()}
+		r := FailoverResult{System: sys.Name(), Scenario: scenario, Nodes: o.Nodes, Trials: o.Trials, Date: time.Now().UTC().Format(time.DateOnly), Machine: lab.Machine()}
 		var outages []time.Duration
 		var stages []Stages
 		for trial := 1; trial <= o.Trials; trial++ {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,19 +28,27 @@ func RecordResults(out, doc string, fresh []FailoverResult) error {
 	return UpdateBenchmarksDoc(doc, all)
 }
 
-// MergeResults replaces the rows of the same system and scenario in old with fresh ones.
+// MergeResults replaces the rows of the same system, scenario and lab size in old with
+// fresh ones.
 func MergeResults(old, fresh []FailoverResult) []FailoverResult {
 	out := slices.DeleteFunc(slices.Clone(old), func(o FailoverResult) bool {
-		return slices.ContainsFunc(fresh, func(f FailoverResult) bool { return f.System == o.System && f.Scenario == o.Scenario })
+		return slices.ContainsFunc(fresh, func(f FailoverResult) bool {
+			return f.System == o.System && f.Scenario == o.Scenario && f.LabNodes() == o.LabNodes()
+		})
 	})
 	out = append(out, fresh...)
 	slices.SortStableFunc(out, func(a, b FailoverResult) int {
-		if c := strings.Compare(a.Scenario, b.Scenario); c != 0 {
-			return c
-		}
-		return strings.Compare(a.System, b.System)
+		return cmp.Or(strings.Compare(a.Scenario, b.Scenario), cmp.Compare(a.LabNodes(), b.LabNodes()), strings.Compare(a.System, b.System))
 	})
 	return out
+}
+
+// LabNodes is the lab's size (rows written before it was recorded ran on 3 nodes).
+func (r FailoverResult) LabNodes() int {
+	if r.Nodes == 0 {
+		return 3
+	}
+	return r.Nodes
 }
 
 // ReadResults reads a failover.json file; a missing file is an empty list.
@@ -70,11 +79,11 @@ func WriteResults(path string, results []FailoverResult) error {
 // Table renders results as a Markdown table.
 func Table(results []FailoverResult) string {
 	var b strings.Builder
-	b.WriteString("| scenario | system | trials | p50 ms | p95 ms | p99 ms | max ms | failed requests | false failovers | date |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| scenario | nodes | system | trials | p50 ms | p95 ms | p99 ms | max ms | failed requests | false failovers | date |\n")
+	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %d | %d | %s |\n",
-			r.Scenario, r.System, r.Trials, r.P50ms, r.P95ms, r.P99ms, r.Maxms, r.FailedRequests, r.FalseFailovers, r.Date)
+		fmt.Fprintf(&b, "| %s | %d | %s | %d | %.1f | %.1f | %.1f | %.1f | %d | %d | %s |\n",
+			r.Scenario, r.LabNodes(), r.System, r.Trials, r.P50ms, r.P95ms, r.P99ms, r.Maxms, r.FailedRequests, r.FalseFailovers, r.Date)
 	}
 	return b.String()
 }
