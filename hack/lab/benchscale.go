@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,15 +25,23 @@ func benchApply(fs *flag.FlagSet, args []string) error {
 	fs.StringVar(&o.Bin, "vigil", "", "vigil binary (default: built from this tree)")
 	out := fs.String("out", "docs/bench/apply.json", "JSON results")
 	doc := fs.String("doc", "docs/benchmarks.md", "Markdown page whose apply table is regenerated")
+	logs := fs.String("logs", "", "directory to copy the lab's process logs to before teardown")
+	limit := fs.Duration("max", 20*time.Minute, "the whole command is stopped after this (the lab torn down)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.VIPs < 1 || o.VIPs > 100 {
-		return errors.New("--vips must be 1..100")
-	}
 	o.Variants = strings.Split(*variants, ",")
+	// The VIPs are the lab's 198.18.0.100 on, one address per VIP of every variant.
+	if o.VIPs < 1 || o.VIPs*len(o.Variants) > 150 || *limit <= 0 || *limit > time.Hour {
+		return errors.New("--vips from 1 to 150 in all variants, --max up to 1h")
+	}
 	var rep bench.ApplyReport
 	err := withLab(lab.Config{Nodes: 3}, func(ctx context.Context, l *lab.Lab) error {
+		ctx, cancel := context.WithTimeout(ctx, *limit)
+		defer cancel()
+		if *logs != "" {
+			defer keepLabLogs(l, *logs)
+		}
 		var err error
 		rep, err = bench.RunApply(ctx, l, o)
 		return err
@@ -39,16 +49,7 @@ func benchApply(fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := bench.WriteJSON(*out, rep); err != nil {
-		return err
-	}
-	table := bench.ApplyTable(rep)
-	if err := bench.ReplaceSection(*doc, bench.ApplyTableStart, bench.ApplyTableEnd, table); err != nil {
-		return err
-	}
-	fmt.Print("\n" + table)
-	fmt.Printf("\nresults in %s and %s\n", *out, *doc)
-	return nil
+	return publishReport(*out, *doc, rep, bench.ApplyTable(rep), bench.ApplyTableStart, bench.ApplyTableEnd)
 }
 
 // benchScale creates many VirtualIPs at once over labs of real agents — by default 1000
@@ -57,22 +58,28 @@ func benchApply(fs *flag.FlagSet, args []string) error {
 func benchScale(fs *flag.FlagSet, args []string) error {
 	o := bench.ScaleOptions{Logf: logf}
 	runs := fs.String("runs", "1000x50,300x3", "comma-separated runs, VIPSxNODES")
+	fs.BoolVar(&o.PinNeighbours, "pin-neighbours", true, "make the lab members' IPv4 neighbour entries permanent: the machine's one neighbour table (1024 entries) cannot hold 50 nodes' full mesh")
 	fs.BoolVar(&o.Checks, "checks", false, "give every VirtualIP a TCP check of the node's HTTP service")
 	fs.DurationVar(&o.Settle, "settle", 20*time.Second, "time after every VIP answers before the steady window")
 	fs.DurationVar(&o.Steady, "steady", time.Minute, "steady window: API writes, CPU and memory")
 	fs.IntVar(&o.Crashes, "crashes", 3, "node crashes in runs of more than 3 nodes (0: none)")
 	fs.IntVar(&o.CrashVIPs, "crash-vips", 20, "crash the node owning the nearest count of VIPs")
+	fs.DurationVar(&o.CrashEvery, "crash-every", 20*time.Millisecond, "the client's interval per VIP during a crash (each request a fresh connection: 20 VIPs at 20ms are 1000 a second)")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "longest wait for every VIP to be Ready and answering")
 	fs.StringVar(&o.Bin, "vigil", "", "vigil binary (default: built from this tree)")
 	failover := fs.String("failover", "docs/bench/failover.json", "failover results: Vigil's node-crash p99 is the crash goal's baseline")
-	out := fs.String("out", "docs/bench/scale.json", "JSON results")
+	out := fs.String("out", "docs/bench/scale.json", "JSON results (runs of other sizes are kept)")
 	doc := fs.String("doc", "docs/benchmarks.md", "Markdown page whose scale table is regenerated")
+	logs := fs.String("logs", "", "directory to copy each run's process logs and audit log to (a subdirectory per run) before teardown")
+	limit := fs.Duration("max", 20*time.Minute, "the whole command is stopped after this (the lab torn down)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.Settle < 0 || o.Steady < 10*time.Second || o.Steady > 10*time.Minute || o.Crashes < 0 || o.Crashes > 10 {
-		return errors.New("--steady 10s..10m, --settle at least 0, --crashes 0..10")
+	if o.Settle < 0 || o.Steady < 10*time.Second || o.Steady > 10*time.Minute || o.Crashes < 0 || o.Crashes > 10 ||
+		*limit <= 0 || *limit > time.Hour || o.CrashEvery < 5*time.Millisecond {
+		return errors.New("--steady 10s..10m, --settle at least 0, --crashes 0..10, --crash-every at least 5ms, --max up to 1h")
 	}
+	deadline := time.Now().Add(*limit)
 	if rows, err := bench.ReadResults(*failover); err == nil {
 		for _, r := range rows {
 			if r.System == "vigil" && r.Scenario == bench.ScenarioNodeCrash {
@@ -94,6 +101,11 @@ func benchScale(fs *flag.FlagSet, args []string) error {
 		logf("scale run: %d VirtualIPs on %d nodes", vips, nodes)
 		var r bench.ScaleRun
 		err := withLab(lab.Config{Nodes: nodes, AuditLog: true}, func(ctx context.Context, l *lab.Lab) error {
+			ctx, cancel := context.WithDeadline(ctx, deadline)
+			defer cancel()
+			if *logs != "" {
+				defer keepLabLogs(l, filepath.Join(*logs, fmt.Sprintf("%dx%d", vips, nodes)))
+			}
 			var err error
 			r, err = bench.RunScale(ctx, l, ro)
 			return err
@@ -103,15 +115,23 @@ func benchScale(fs *flag.FlagSet, args []string) error {
 		}
 		results = append(results, r)
 	}
-	rep := bench.NewScaleReport(time.Now().UTC().Format(time.DateOnly), lab.Machine(), results)
-	if err := bench.WriteJSON(*out, rep); err != nil {
+	old, err := bench.ReadScaleRuns(*out)
+	if err != nil {
 		return err
 	}
-	table := bench.ScaleTable(rep)
-	if err := bench.ReplaceSection(*doc, bench.ScaleTableStart, bench.ScaleTableEnd, table); err != nil {
-		return err
+	rep := bench.NewScaleReport(time.Now().UTC().Format(time.DateOnly), lab.Machine(), bench.MergeScaleRuns(old, results))
+	return publishReport(*out, *doc, rep, bench.ScaleTable(rep), bench.ScaleTableStart, bench.ScaleTableEnd)
+}
+
+// keepLabLogs copies the lab's process logs and its audit log (if any) to dir.
+func keepLabLogs(l *lab.Lab, dir string) {
+	err := copyLogs(filepath.Join(l.RunDir, "logs"), dir)
+	if _, statErr := os.Stat(l.AuditLogPath()); statErr == nil {
+		err = errors.Join(err, copyFile(l.AuditLogPath(), filepath.Join(dir, "audit.log")))
 	}
-	fmt.Print("\n" + table)
-	fmt.Printf("\nresults in %s and %s\n", *out, *doc)
-	return nil
+	if err != nil {
+		logf("keeping the logs: %v", err)
+	} else {
+		logf("logs kept in %s", dir)
+	}
 }

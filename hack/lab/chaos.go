@@ -25,12 +25,12 @@ func chaos(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *seed == 0 {
+		*seed = uint64(time.Now().UnixNano())
+	}
 	kinds, err := lab.ParseFaultKinds(*faults)
 	if err != nil {
 		return err
-	}
-	if *seed == 0 {
-		*seed = uint64(time.Now().UnixNano())
 	}
 	logf("chaos: seed %d, faults for %v", *seed, *d)
 	var report lab.ChaosReport

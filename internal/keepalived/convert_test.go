@@ -181,10 +181,10 @@ vrrp_instance OUTSIDE {
     address: 198.51.100.10
     prefixLength: 24
     interface: eth0
-    priorities: [{nodeSelector: {matchLabels: {kubernetes.io/hostname: edge-1}}, priority: 200}]
+    priorities: &edge-1 [{nodeSelector: {matchLabels: {kubernetes.io/hostname: edge-1}}, priority: 200}]
     preemption: Always
     preemptionDelay: 1m0s
-    healthChecks:
+    healthChecks: &chk-gw
       - {name: chk-gw, icmp: {target: 198.51.100.1}, interval: 1s, timeout: 1s, failureThreshold: 3, successThreshold: 1}
     announce: {count: 10, interval: 50ms, refreshInterval: 1m0s}
 - name: outside-2
@@ -192,11 +192,10 @@ vrrp_instance OUTSIDE {
     address: 2001:db8:100::10
     prefixLength: 64
     interface: eth0
-    priorities: [{nodeSelector: {matchLabels: {kubernetes.io/hostname: edge-1}}, priority: 200}]
+    priorities: *edge-1
     preemption: Always
     preemptionDelay: 1m0s
-    healthChecks:
-      - {name: chk-gw, icmp: {target: 198.51.100.1}, interval: 1s, timeout: 1s, failureThreshold: 3, successThreshold: 1}
+    healthChecks: *chk-gw
     announce: {count: 10, refreshInterval: 1m0s}`,
 	notes: []string{
 		"track_script: chk_gw weight -50: keepalived lowered the priority by 50",

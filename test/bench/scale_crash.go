@@ -52,8 +52,9 @@ func scaleCrashes(ctx context.Context, l *lab.Lab, o ScaleOptions, vips []scaleV
 			lab.Percentile(out.outages, 100).Round(time.Millisecond), out.failed, out.api.PerSecond(out.api.Total), out.api.PeakSecond, out.api.Writes)
 	}
 	ms := func(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Millisecond)*10) / 10 }
-	r.CrashTrials = o.Crashes
+	r.CrashTrials, r.CrashEveryMS = o.Crashes, float64(o.CrashEvery)/float64(time.Millisecond)
 	r.CrashP50ms, r.CrashP99ms, r.CrashMaxms = ms(lab.Percentile(outages, 50)), ms(lab.Percentile(outages, 99)), ms(lab.Percentile(outages, 100))
+	r.Crash20P99ms = &r.CrashP99ms
 	r.CrashAPIByWhat = map[string]int{}
 	var total int
 	var window time.Duration
@@ -113,7 +114,7 @@ func crashTrial(ctx context.Context, l *lab.Lab, o ScaleOptions, node string, ta
 	}
 	defer func() { _, _ = sweep.Stop() }()
 	steady := int(time.Second / o.CrashEvery)
-	if _, err := sweep.WaitFor(ctx, time.Minute, func(s []lab.SweepSample) bool {
+	if _, err := pollSweep(ctx, sweep, time.Minute, func(s []lab.SweepSample) bool {
 		for _, samples := range lab.ByTarget(s, len(urls)) {
 			if steadyOwner(samples, steady) != node {
 				return false
@@ -127,7 +128,7 @@ func crashTrial(ctx context.Context, l *lab.Lab, o ScaleOptions, node string, ta
 	if err := l.CrashNode(node); err != nil {
 		return out, err
 	}
-	_, waitErr := sweep.WaitFor(ctx, time.Minute, func(s []lab.SweepSample) bool {
+	_, waitErr := pollSweep(ctx, sweep, time.Minute, func(s []lab.SweepSample) bool {
 		for _, samples := range lab.ByTarget(s, len(urls)) {
 			a := lab.AnalyzeFault(samples, fault, node)
 			if !a.Recovered || samples[len(samples)-1].Start.Sub(a.FirstOKAfter) < time.Second {
@@ -177,4 +178,35 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// sweepPoll is how often a running sweep's recording is read back while waiting: each
+// read parses the whole file (thousands of lines a second at 10 ms per VIP), and this
+// process shares the machine with what it measures. The samples carry their own times,
+// so polling less often delays only the wait, not what is measured.
+const sweepPoll = 500 * time.Millisecond
+
+// pollSweep reads the sweep's samples every sweepPoll until cond holds, the sweep exits or
+// timeout passes.
+func pollSweep(ctx context.Context, s *lab.Sweep, timeout time.Duration, cond func([]lab.SweepSample) bool) ([]lab.SweepSample, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		running := s.Running()
+		x, err := s.Samples()
+		if err != nil {
+			return x, err
+		}
+		if cond(x) {
+			return x, nil
+		}
+		if !running {
+			return x, fmt.Errorf("the sweep exited (%d samples)", len(x))
+		}
+		if time.Now().After(deadline) {
+			return x, fmt.Errorf("condition not met after %v (%d samples)", timeout, len(x))
+		}
+		if err := sleepCtx(ctx, sweepPoll); err != nil {
+			return x, err
+		}
+	}
 }

@@ -1,16 +1,18 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
 // ScaleReport is docs/bench/scale.json: the main run's figures at the top (the largest
-// run), and every run of the command in Runs.
+// run), and every run in Runs, each with its date, machine and figures.
 type ScaleReport struct {
 	Date    string `json:"date"`
 	Machine string `json:"machine"`
@@ -30,22 +32,33 @@ func NewScaleReport(date, machine string, runs []ScaleRun) ScaleReport {
 	return rep
 }
 
-// MarshalJSON writes the report with crash_20_p99_ms beside crash_p99_ms: the p99 of the
-// crash of a node owning about 20 VIPs, under the name the issue gave it.
-func (r ScaleReport) MarshalJSON() ([]byte, error) {
-	type plain ScaleReport
-	b, err := json.Marshal(plain(r))
+// ReadScaleRuns reads the runs of a scale.json file; a missing file has none.
+func ReadScaleRuns(path string) ([]ScaleRun, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
+	var rep struct {
+		Runs []ScaleRun `json:"runs"`
 	}
-	if r.CrashTrials > 0 {
-		m["crash_20_p99_ms"] = r.CrashP99ms
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return json.Marshal(m)
+	return rep.Runs, nil
+}
+
+// MergeScaleRuns replaces the runs of old with the same VIPs and nodes as a fresh one,
+// keeps the others, and orders them by VIPs, then nodes, the largest first. Pure.
+func MergeScaleRuns(old, fresh []ScaleRun) []ScaleRun {
+	out := slices.DeleteFunc(slices.Clone(old), func(o ScaleRun) bool {
+		return slices.ContainsFunc(fresh, func(f ScaleRun) bool { return f.VIPs == o.VIPs && f.Nodes == o.Nodes })
+	})
+	out = append(out, fresh...)
+	slices.SortStableFunc(out, func(a, b ScaleRun) int { return cmp.Or(cmp.Compare(b.VIPs, a.VIPs), cmp.Compare(b.Nodes, a.Nodes)) })
+	return out
 }
 
 // WriteJSON writes v as indented JSON to path, making its directory.
@@ -73,7 +86,7 @@ func ScaleTable(rep ScaleReport) string {
 		}
 		fmt.Fprintf(&b, "| %d | %d | %.1f | %.1f | %.1f | %.0f (%.0f) | %.0f / %.1f | %.0f (%.0f) / %.1f | %s | %s | %s |\n",
 			r.VIPs, r.Nodes, r.TimeToAllOwnedS, r.TimeToAllReadyS, r.TimeToAllAnswerS, r.SteadyWritesPerMin, r.SteadyBeyondHeartbeats,
-			r.ControllerRSSMiB, r.ControllerCPUPct, r.AgentRSSMeanMiB, r.AgentRSSMiB, r.AgentCPUPct, crash, api, rep.Date)
+			r.ControllerRSSMiB, r.ControllerCPUPct, r.AgentRSSMeanMiB, r.AgentRSSMiB, r.AgentCPUPct, crash, api, cmp.Or(r.Date, rep.Date))
 	}
 	fmt.Fprintf(&b, "\nMachine: %s\n", rep.Machine)
 	return b.String()
@@ -82,11 +95,11 @@ func ScaleTable(rep ScaleReport) string {
 // ApplyTable renders the apply rows as a Markdown table.
 func ApplyTable(rep ApplyReport) string {
 	var b strings.Builder
-	b.WriteString("| variant | VIPs | nodes | p50 ms | p95 ms | p99 ms | max ms | owner published p50 ms | Ready p50 / p99 ms | date |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| variant | VIPs | nodes | p50 ms | p95 ms | p99 ms | max ms | never answered | owner published p50 ms | Ready p50 / p99 ms | date |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rep.Rows {
-		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f / %.1f | %s |\n",
-			r.Variant, r.VIPs, rep.Nodes, r.P50ms, r.P95ms, r.P99ms, r.Maxms, r.OwnedP50ms, r.ReadyP50ms, r.ReadyP99ms, rep.Date)
+		fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %.1f | %.1f | %.1f | %d | %.1f | %.1f / %.1f | %s |\n",
+			r.Variant, r.VIPs, rep.Nodes, r.P50ms, r.P95ms, r.P99ms, r.Maxms, r.Unanswered, r.OwnedP50ms, r.ReadyP50ms, r.ReadyP99ms, rep.Date)
 	}
 	fmt.Fprintf(&b, "\nMachine: %s\n", rep.Machine)
 	return b.String()

@@ -66,8 +66,7 @@ const (
 	afterBlipWatch = 3 * time.Second
 	// orphanGrace is the controller's (controllers/wake.go): how long a NodeAgent outlives
 	// its Node; orphanRemovalSlack covers the liveness watcher's period and a busy machine.
-	orphanGrace        = time.Minute
-	orphanRemovalSlack = 15 * time.Second
+	orphanGrace, orphanRemovalSlack = time.Minute, 15 * time.Second
 	// bindFailureMoveBudget: the first owner fails to bind and says so in its NodeAgent, the
 	// controller elects another node, which binds: each step takes milliseconds.
 	bindFailureMoveBudget = 3 * time.Second

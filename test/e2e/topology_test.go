@@ -12,12 +12,11 @@ import (
 // Bounds of these tests (chart defaults: fence-after 1 s, leader Lease 15 s, memberlist
 // probes every 100 ms).
 const (
-	// carrierFailoverBudget: a lost carrier is seen at once (the agent watches its links),
-	// reported, and the controller moves the VIP as for a failed check.
-	carrierFailoverBudget = 1500 * time.Millisecond
-	// eligibleAgainBudget: the carrier's return is seen as its loss is, at once; the NodeAgent
-	// report follows within a few hundred ms.
-	eligibleAgainBudget = 2 * time.Second
+	// carrierFailoverBudget and eligibleAgainBudget: a lost carrier is seen at once (the
+	// agent watches its links), reported, and the controller moves the VIP as for a failed
+	// check; the carrier's return is seen as its loss is, at once, and the NodeAgent report
+	// follows within a few hundred ms.
+	carrierFailoverBudget, eligibleAgainBudget = 1500 * time.Millisecond, 2 * time.Second
 	// leaderlessFailoverBudget: with the leader dead too, the first standby takes over once
 	// memberlist has declared the owner dead (a few hundred ms) and fence-after (1 s) has
 	// passed, and announces.

@@ -1,18 +1,13 @@
 package lab
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -62,50 +57,9 @@ func RunRecorder(ctx context.Context, w io.Writer, o RecordOptions) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	hc := &http.Client{Timeout: o.Timeout, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext:       (&net.Dialer{Timeout: o.Timeout}).DialContext,
-	}}
-	results := make(chan Sample, 1024)
-	var wg sync.WaitGroup
-	done := make(chan error)
-	go func() {
-		bw := bufio.NewWriter(w)
-		enc := json.NewEncoder(bw)
-		flush := time.NewTicker(50 * time.Millisecond)
-		defer flush.Stop()
-		var err error
-		for {
-			select {
-			case s, ok := <-results:
-				if !ok {
-					done <- errors.Join(err, bw.Flush())
-					return
-				}
-				err = errors.Join(err, enc.Encode(s))
-			case <-flush.C:
-				err = errors.Join(err, bw.Flush())
-			}
-		}
-	}()
-	tick := time.NewTicker(o.Every)
-	defer tick.Stop()
-	for {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results <- request(hc, o.URL)
-		}()
-		select {
-		case <-ctx.Done():
-			wg.Wait()
-			close(results)
-			return <-done
-		case <-tick.C:
-		}
-	}
+	return sendRequests(ctx, w, o.Duration, o.Timeout, func(ctx context.Context, hc *http.Client, results chan<- Sample) {
+		recordEvery(ctx, hc, o.URL, o.Every, func(s Sample) { results <- s })
+	})
 }
 
 func request(hc *http.Client, url string) Sample {
@@ -149,8 +103,7 @@ func shortError(err error) string {
 
 // Recorder is a running recorder process in the client namespace.
 type Recorder struct {
-	proc *Process
-	path string
+	clientProcess
 }
 
 // StartRecorder starts the traffic recorder in the client namespace against url.
@@ -158,66 +111,27 @@ func (l *Lab) StartRecorder(o RecordOptions) (*Recorder, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	name := fmt.Sprintf("recorder-%d", time.Now().UnixNano())
-	path := filepath.Join(l.RunDir, name+".jsonl")
-	p, err := l.startProcess(l.Client.NS, "client/"+name, l.HelperBin, "record",
-		"--url", o.URL, "--every", o.Every.String(), "--timeout", o.Timeout.String(),
-		"--for", o.Duration.String(), "--out", path)
+	p, err := l.startClientProcess(fmt.Sprintf("recorder-%d", time.Now().UnixNano()), "record",
+		"--url", o.URL, "--every", o.Every.String(), "--timeout", o.Timeout.String(), "--for", o.Duration.String())
 	if err != nil {
 		return nil, err
 	}
-	return &Recorder{proc: p, path: path}, nil
+	return &Recorder{p}, nil
 }
 
 // Samples returns what has been recorded so far, in order of start.
 func (r *Recorder) Samples() ([]Sample, error) {
-	f, err := os.Open(r.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	var out []Sample
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var s Sample
-		if json.Unmarshal(sc.Bytes(), &s) != nil {
-			continue // a line being written
-		}
-		s.Start, s.End = time.Unix(0, s.StartNS), time.Unix(0, s.EndNS)
-		out = append(out, s)
-	}
+	out, err := readSamples[Sample](r.path)
 	sortByStart(out)
-	return out, sc.Err()
+	return out, err
 }
 
 // Stop ends the recording (in-flight requests finish first) and returns every sample.
 func (r *Recorder) Stop() ([]Sample, error) {
-	if err := r.proc.Stop(5 * time.Second); err != nil {
-		return nil, err
-	}
-	return r.Samples()
+	return stopAndRead(r.clientProcess, r.Samples)
 }
 
 // WaitFor polls the samples until cond holds or timeout passes.
 func (r *Recorder) WaitFor(timeout time.Duration, cond func([]Sample) bool) ([]Sample, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		s, err := r.Samples()
-		if err != nil {
-			return s, err
-		}
-		if cond(s) {
-			return s, nil
-		}
-		if time.Now().After(deadline) {
-			return s, fmt.Errorf("recorder: condition not met after %v (%d samples)", timeout, len(s))
-		}
-		if !r.proc.Running() {
-			return s, fmt.Errorf("recorder exited: %w\n%s", r.proc.Err(), r.proc.LogTail(10))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return waitForLines(context.Background(), r.clientProcess, "recorder", r.Samples, timeout, 20*time.Millisecond, cond)
 }

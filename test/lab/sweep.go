@@ -1,13 +1,9 @@
 package lab
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -69,29 +65,22 @@ func RunSweep(ctx context.Context, w io.Writer, o SweepOptions) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	hc := &http.Client{Timeout: o.Timeout, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext:       (&net.Dialer{Timeout: o.Timeout}).DialContext,
-	}}
-	results := make(chan SweepSample, 1024)
-	done := make(chan error)
-	go writeSamples(w, results, done)
-	var wg sync.WaitGroup
-	if o.UntilOK {
-		slots := make(chan struct{}, o.Parallel)
-		for i, url := range o.URLs {
-			wg.Go(func() { untilOK(ctx, hc, i, url, o.Every, slots, results) })
+	return sendRequests(ctx, w, o.Duration, o.Timeout, func(ctx context.Context, hc *http.Client, results chan<- SweepSample) {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		if o.UntilOK {
+			slots := make(chan struct{}, o.Parallel)
+			for i, url := range o.URLs {
+				wg.Go(func() { untilOK(ctx, hc, i, url, o.Every, slots, results) })
+			}
+			return
 		}
-	} else {
 		for i, url := range o.URLs {
-			wg.Go(func() { recordTarget(ctx, hc, i, url, o.Every, results) })
+			wg.Go(func() {
+				recordEvery(ctx, hc, url, o.Every, func(s Sample) { results <- SweepSample{Target: i, Sample: s} })
+			})
 		}
-	}
-	wg.Wait()
-	close(results)
-	return <-done
+	})
 }
 
 // untilOK asks url until its first good answer, a request at a time, each holding one of
@@ -118,49 +107,9 @@ func untilOK(ctx context.Context, hc *http.Client, i int, url string, every time
 	}
 }
 
-// recordTarget starts a request to url every every, each in its own goroutine, until ctx
-// is done, and waits for them.
-func recordTarget(ctx context.Context, hc *http.Client, i int, url string, every time.Duration, results chan<- SweepSample) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		wg.Go(func() { results <- SweepSample{Target: i, Sample: request(hc, url)} })
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// writeSamples writes the samples as JSON lines, flushed every 50 ms, and sends the
-// outcome to done once results is closed.
-func writeSamples(w io.Writer, results <-chan SweepSample, done chan<- error) {
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	flush := time.NewTicker(50 * time.Millisecond)
-	defer flush.Stop()
-	var err error
-	for {
-		select {
-		case s, ok := <-results:
-			if !ok {
-				done <- errors.Join(err, bw.Flush())
-				return
-			}
-			err = errors.Join(err, enc.Encode(s))
-		case <-flush.C:
-			err = errors.Join(err, bw.Flush())
-		}
-	}
-}
-
 // Sweep is a running sweep process in the client namespace.
 type Sweep struct {
-	proc *Process
-	path string
+	clientProcess
 }
 
 // StartSweep starts a sweep of o.URLs in the client namespace.
@@ -173,40 +122,21 @@ func (l *Lab) StartSweep(o SweepOptions) (*Sweep, error) {
 	if err := os.WriteFile(targets, []byte(strings.Join(o.URLs, "\n")+"\n"), 0o644); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(l.RunDir, name+".jsonl")
-	args := []string{l.HelperBin, "sweep", "--targets", targets, "--every", o.Every.String(), "--timeout", o.Timeout.String(),
-		"--parallel", fmt.Sprint(o.Parallel), "--for", o.Duration.String(), "--out", path}
+	args := []string{"sweep", "--targets", targets, "--every", o.Every.String(), "--timeout", o.Timeout.String(),
+		"--parallel", fmt.Sprint(o.Parallel), "--for", o.Duration.String()}
 	if o.UntilOK {
 		args = append(args, "--until-ok")
 	}
-	p, err := l.startProcess(l.Client.NS, "client/"+name, args...)
+	p, err := l.startClientProcess(name, args...)
 	if err != nil {
 		return nil, err
 	}
-	return &Sweep{proc: p, path: path}, nil
+	return &Sweep{p}, nil
 }
 
 // Samples returns what has been recorded so far, in the order written.
 func (s *Sweep) Samples() ([]SweepSample, error) {
-	f, err := os.Open(s.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	var out []SweepSample
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var x SweepSample
-		if json.Unmarshal(sc.Bytes(), &x) != nil {
-			continue // a line being written
-		}
-		x.Start, x.End = time.Unix(0, x.StartNS), time.Unix(0, x.EndNS)
-		out = append(out, x)
-	}
-	return out, sc.Err()
+	return readSamples[SweepSample](s.path)
 }
 
 // Running reports whether the sweep is still running (an UntilOK sweep ends by itself
@@ -215,36 +145,12 @@ func (s *Sweep) Running() bool { return s.proc.Running() }
 
 // Stop ends the sweep (in-flight requests finish first) and returns every sample.
 func (s *Sweep) Stop() ([]SweepSample, error) {
-	if err := s.proc.Stop(5 * time.Second); err != nil {
-		return nil, err
-	}
-	return s.Samples()
+	return stopAndRead(s.clientProcess, s.Samples)
 }
 
 // WaitFor polls the samples until cond holds or timeout passes.
 func (s *Sweep) WaitFor(ctx context.Context, timeout time.Duration, cond func([]SweepSample) bool) ([]SweepSample, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		running := s.proc.Running()
-		x, err := s.Samples()
-		if err != nil {
-			return x, err
-		}
-		if cond(x) {
-			return x, nil
-		}
-		if time.Now().After(deadline) {
-			return x, fmt.Errorf("sweep: condition not met after %v (%d samples)", timeout, len(x))
-		}
-		if !running {
-			return x, fmt.Errorf("sweep exited: %w\n%s", s.proc.Err(), s.proc.LogTail(10))
-		}
-		select {
-		case <-ctx.Done():
-			return x, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return waitForLines(ctx, s.clientProcess, "sweep", s.Samples, timeout, 50*time.Millisecond, cond)
 }
 
 // ByTarget splits a sweep's samples by target, each in order of start.

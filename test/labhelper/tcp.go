@@ -8,6 +8,15 @@ import (
 	"time"
 )
 
+// connect opens a TCP connection to addr, within timeout, and closes it.
+func connect(addr string, timeout time.Duration) error {
+	conn, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
 // checkTCP connects once: keepalived-default's vrrp_script (test/bench).
 func checkTCP(fs *flag.FlagSet, args []string) error {
 	addr := fs.String("addr", "", "host:port to connect to")
@@ -15,11 +24,7 @@ func checkTCP(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	conn, err := net.DialTimeout("tcp", *addr, *timeout)
-	if err != nil {
-		return err
-	}
-	return conn.Close()
+	return connect(*addr, *timeout)
 }
 
 // trackTCP probes an address every --every and writes "0" (up) or "1" (down) to --file on
@@ -40,11 +45,7 @@ func trackTCP(fs *flag.FlagSet, args []string) error {
 	}
 	up, streak := false, 0
 	for {
-		conn, err := net.DialTimeout("tcp", *addr, *every)
-		ok := err == nil
-		if ok {
-			_ = conn.Close()
-		}
+		ok := connect(*addr, *every) == nil
 		if ok != up {
 			streak++
 		} else {
