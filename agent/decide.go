@@ -35,6 +35,13 @@ const (
 	// outageRecheck is how often dead owners are looked for while the API server is down
 	// (no watch event will say so).
 	outageRecheck = time.Second
+	// relinkWait bounds how long, after its link came back, a node waits to read the
+	// VirtualIPs from the API server before it binds what its cache says it owns: a node
+	// whose API server is down too (an outage, not its own link) must not stay without
+	// its VIPs for longer, and while the API server is down nobody publishes a move.
+	relinkWait = 2 * time.Second
+	// relinkRecheck is how often the read is tried meanwhile.
+	relinkRecheck = 100 * time.Millisecond
 )
 
 // Observation is everything the agent's decision depends on, read at one instant.
@@ -94,6 +101,15 @@ type Memory struct {
 	// Stale: the node was isolated and has not read the VirtualIPs from the API server
 	// since; its cache may show it owning VIPs that moved meanwhile.
 	Stale bool
+	// LinkDown: the interface of a VIP this node owns is down or has lost its carrier.
+	// RelinkSince: when it came back, while the node has not read the VirtualIPs from the
+	// API server since (zero otherwise). The controller moves a VIP off a node that stops
+	// answering in a fraction of a second, and the node's cache may not know it yet: bound
+	// again from the cache and announced, the address takes the clients back to a node
+	// that lets it go a moment later — and they stay there until their neighbour entry
+	// expires, half a minute without answers.
+	LinkDown    bool
+	RelinkSince time.Time
 }
 
 // Hold is a VIP held quietly after it moved away.
@@ -170,6 +186,10 @@ func Decide(in Observation) Decision {
 	if in.Isolated {
 		mem.Stale = true
 	}
+	relinking := relink(in, &mem)
+	if relinking {
+		d.ReadAPI = true
+	}
 	var takeAgain time.Duration
 	apiDown := in.APIDown
 	if in.Fresh {
@@ -208,7 +228,7 @@ func Decide(in Observation) Decision {
 		if e, ok := mem.TakenOver[v.UID]; ok && e != v.Status.Epoch {
 			delete(mem.TakenOver, v.UID) // the controller has decided since
 		}
-		if held, ok := decideVIP(v, dv, iface, in, &mem); ok {
+		if held, ok := decideVIP(v, dv, iface, in, &mem, relinking); ok {
 			d.Hold = append(d.Hold, held)
 		}
 	}
@@ -222,13 +242,47 @@ func Decide(in Observation) Decision {
 	d.Forward, d.Again = forwards(in, &mem, d.Again)
 	markBound(d.Report, in.VIPs, d.Hold, mem)
 	d.Again = nextLook(in, mem, d.Again, takeAgain)
+	if relinking {
+		d.Again = min(d.Again, relinkRecheck)
+	}
 	d.Memory = mem
 	return d
 }
 
-// decideVIP decides whether this node holds one VirtualIP, and how.
-func decideVIP(v *vigilv1.VirtualIP, dv dataplane.VIP, iface string, in Observation, mem *Memory) (dataplane.VIP, bool) {
+// relink follows the links of the VIPs this node owns (Memory.LinkDown, RelinkSince) and
+// says whether the node must not bind what it owns yet: its link came back less than
+// relinkWait ago and it has not read the VirtualIPs from the API server since.
+func relink(in Observation, mem *Memory) bool {
+	down := false
+	for i := range in.VIPs {
+		v := &in.VIPs[i]
+		dv, ok := ToVIP(v)
+		if !ok || v.Status.Owner != in.Node {
+			continue
+		}
+		if _, err := address.ResolveInterface(in.Links, v.Spec.Interface, dv.Address); address.IsLinkDown(err) {
+			down = true
+		}
+	}
 	switch {
+	case down:
+		mem.LinkDown, mem.RelinkSince = true, time.Time{}
+	case mem.LinkDown:
+		mem.LinkDown, mem.RelinkSince = false, in.Now
+	}
+	if in.Fresh || (!mem.RelinkSince.IsZero() && in.Now.Sub(mem.RelinkSince) >= relinkWait) {
+		mem.RelinkSince = time.Time{}
+	}
+	return !mem.RelinkSince.IsZero()
+}
+
+// decideVIP decides whether this node holds one VirtualIP, and how.
+func decideVIP(v *vigilv1.VirtualIP, dv dataplane.VIP, iface string, in Observation, mem *Memory, relinking bool) (dataplane.VIP, bool) {
+	switch {
+	case v.Status.Owner == in.Node && relinking:
+		// Back from a link loss: the VIP may have moved meanwhile (see Memory.RelinkSince).
+		delete(mem.Holds, v.UID)
+		return dataplane.VIP{}, false
 	case v.Status.Owner == in.Node && takenOverBy(v, in) != "":
 		// A standby took it over while no controller could decide, and holds it at this
 		// epoch: it is the one serving, and the controller will confirm it. This node,
@@ -404,6 +458,7 @@ func (m Memory) clone() Memory {
 	return Memory{
 		Fences: cloneMap(m.Fences), Bound: cloneMap(m.Bound), Holds: cloneMap(m.Holds),
 		Forwards: cloneMap(m.Forwards), TakenOver: cloneMap(m.TakenOver), Stale: m.Stale,
+		LinkDown: m.LinkDown, RelinkSince: m.RelinkSince,
 	}
 }
 

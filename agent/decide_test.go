@@ -268,6 +268,40 @@ func TestDecide(t *testing.T) {
 					t.Error("still stale after a fresh read")
 				}
 			}},
+		{name: "the owner's link goes down: the loss remembered (the bind itself fails: no carrier)", hold: "web",
+			in: with(observation(vipOf("a", 3)), func(o *Observation) { o.Links[0].Carrier = false }),
+			check: func(t *testing.T, d Decision) {
+				if !d.Memory.LinkDown || !d.Memory.RelinkSince.IsZero() {
+					t.Errorf("memory %+v: want LinkDown, no relink yet", d.Memory)
+				}
+			}},
+		{name: "its link back: reads the API server before binding again (the VIP may have moved meanwhile)", hold: "", readAPI: true,
+			in: with(observation(vipOf("a", 3)), func(o *Observation) { o.Memory = mem(func(m *Memory) { m.LinkDown = true }) }),
+			check: func(t *testing.T, d Decision) {
+				if d.Memory.LinkDown || !d.Memory.RelinkSince.Equal(t0) || d.Again != relinkRecheck {
+					t.Errorf("memory %+v, again %v: want relinking since now, recheck in %v", d.Memory, d.Again, relinkRecheck)
+				}
+			}},
+		{name: "link back, the fresh read says it moved: not bound, nothing announced", hold: "",
+			in: with(observation(with2(vipOf("b", 4), movedFrom("a", vigilv1.ReasonOwnerLost))), func(o *Observation) {
+				o.Fresh = true
+				o.Memory = mem(func(m *Memory) { m.Fences[uid], m.RelinkSince = 3, t0.Add(-300*time.Millisecond) })
+			}),
+			check: func(t *testing.T, d Decision) {
+				if !d.Memory.RelinkSince.IsZero() {
+					t.Error("still relinking after a fresh read")
+				}
+			}},
+		{name: "link back, the fresh read says it still owns it: bound", hold: "web",
+			in: with(observation(vipOf("a", 3)), func(o *Observation) {
+				o.Fresh = true
+				o.Memory = mem(func(m *Memory) { m.RelinkSince = t0.Add(-300 * time.Millisecond) })
+			})},
+		{name: "link back, the API server unreadable for relinkWait: binds from its cache (nobody publishes a move meanwhile)", hold: "web",
+			in: with(observation(vipOf("a", 3)), func(o *Observation) {
+				o.APIDown = 5 * time.Second
+				o.Memory = mem(func(m *Memory) { m.RelinkSince = t0.Add(-relinkWait) })
+			})},
 		{name: "a bind that failed makes the node ineligible, with the error", hold: "web",
 			in: with(observation(vipOf("a", 4)), func(o *Observation) {
 				o.BindErrors = map[types.UID]string{uid: "address already configured by someone else"}

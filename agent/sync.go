@@ -39,6 +39,10 @@ type nodeLinks interface {
 	Watch(ctx context.Context, onChange func()) error
 }
 
+// freshReadTimeout bounds a read of the VirtualIPs from the API server itself: the sync
+// must not hang on an API server that does not answer.
+const freshReadTimeout = 2 * time.Second
+
 // bindErrorMemory is how long a failed bind keeps the node ineligible for that VIP: long
 // enough for the controller to move it elsewhere and not back at once, short enough that
 // a fixed cause (the foreign address removed) is noticed soon.
@@ -90,10 +94,19 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 	}
 	d := Decide(in)
 	if d.ReadAPI {
-		if in, err = s.observe(ctx, true); err != nil {
-			return ctrl.Result{}, err
+		readCtx, cancel := context.WithTimeout(ctx, freshReadTimeout)
+		fresh, err := s.observe(readCtx, true)
+		cancel()
+		switch {
+		case err == nil:
+			in, d = fresh, Decide(fresh)
+		case in.Memory.Stale:
+			return ctrl.Result{}, err // back from isolation: nothing is bound before the read
+		default:
+			// Back from a link loss: the decision holds none of the VIPs this node owns
+			// until the read succeeds (or relinkWait passes), and looks again soon.
+			log.FromContext(ctx).V(1).Info("cannot read the VirtualIPs from the API server after the link came back", "error", err.Error())
 		}
-		d = Decide(in)
 	}
 	for _, name := range d.TakeOver {
 		log.FromContext(ctx).Info("no controller can decide (API server unreachable, or no leader): taking over a VIP whose owner died", "vip", name)

@@ -74,6 +74,14 @@ type NoInterfaceError struct {
 	VIP       netip.Addr
 	Interface string // the requested interface; "" for automatic selection
 	Reason    string
+	// LinkDown: the interface exists but is down or has no carrier (it may come back).
+	LinkDown bool
+}
+
+// IsLinkDown reports whether err says that the VIP's interface is down or has no carrier.
+func IsLinkDown(err error) bool {
+	var e *NoInterfaceError
+	return errors.As(err, &e) && e.LinkDown
 }
 
 func (e *NoInterfaceError) Error() string {
@@ -93,7 +101,8 @@ func IsNoInterface(err error) bool {
 // be up and have carrier), else the up, non-loopback interface with the longest configured
 // subnet that contains vip — which must have carrier. Host-length addresses and Vigil's own
 // addresses do not count as subnets, and the default route is never a fallback: no match
-// is a *NoInterfaceError.
+// is a *NoInterfaceError, with LinkDown when the subnet is on a link that is down or has
+// no carrier.
 func ResolveInterface(links []Link, requested string, vip netip.Addr) (string, error) {
 	if requested != "" {
 		for _, l := range links {
@@ -103,10 +112,23 @@ func ResolveInterface(links []Link, requested string, vip netip.Addr) (string, e
 		}
 		return "", &NoInterfaceError{VIP: vip, Interface: requested, Reason: "no such interface on this node"}
 	}
+	if best := bestLink(links, vip, func(l Link) bool { return l.Up && !l.Loopback }); best != nil {
+		return best.Name, usable(*best, vip)
+	}
+	if down := bestLink(links, vip, func(l Link) bool { return !l.Loopback }); down != nil {
+		// Its subnet is on a link that is down: the link may come back.
+		return "", usable(*down, vip)
+	}
+	return "", &NoInterfaceError{VIP: vip, Reason: "no interface on this node has a subnet containing the address; set spec.interface"}
+}
+
+// bestLink is the link among those kept whose subnet is the most specific containing vip;
+// nil when none has one.
+func bestLink(links []Link, vip netip.Addr, keep func(Link) bool) *Link {
 	var best *Link
 	bestBits := -1
 	for i, l := range links {
-		if !l.Up || l.Loopback {
+		if !keep(l) {
 			continue
 		}
 		for _, a := range l.Addresses {
@@ -118,19 +140,16 @@ func ResolveInterface(links []Link, requested string, vip netip.Addr) (string, e
 			}
 		}
 	}
-	if best == nil {
-		return "", &NoInterfaceError{VIP: vip, Reason: "no interface on this node has a subnet containing the address; set spec.interface"}
-	}
-	return best.Name, usable(*best, vip)
+	return best
 }
 
 // usable says why a VIP cannot answer on link l, nil when it can.
 func usable(l Link, vip netip.Addr) error {
 	switch {
 	case !l.Up:
-		return &NoInterfaceError{VIP: vip, Interface: l.Name, Reason: "interface is down"}
+		return &NoInterfaceError{VIP: vip, Interface: l.Name, Reason: "interface is down", LinkDown: true}
 	case !l.Carrier:
-		return &NoInterfaceError{VIP: vip, Interface: l.Name, Reason: "interface has no carrier (link down)"}
+		return &NoInterfaceError{VIP: vip, Interface: l.Name, Reason: "interface has no carrier (link down)", LinkDown: true}
 	}
 	return nil
 }

@@ -18,20 +18,21 @@ func TestResolveInterface(t *testing.T) {
 	cases := []struct {
 		name, requested, vip, want string
 		wantErr                    bool
+		linkDown                   bool // the error says the link may come back
 	}{
-		{"v4 by subnet", "", "198.18.0.100", "eth0", false},
-		{"v6 by subnet", "", "fd00:198:18::100", "eth0", false},
-		{"longest prefix wins", "", "198.18.0.205", "eth1", false},
-		{"host address is not a subnet", "", "198.19.7.8", "", true},
-		{"down interface is skipped", "", "198.19.8.5", "", true},
-		{"Vigil's own address is not a subnet", "", "198.19.9.5", "", true},
-		{"loopback never", "", "127.0.0.5", "", true},
-		{"no subnet: no guess through the default route", "", "198.19.200.1", "", true},
-		{"explicit interface", "eth1", "198.18.0.100", "eth1", false},
-		{"explicit unknown interface", "bond0", "198.18.0.100", "", true},
-		{"explicit down interface", "eth2", "198.19.8.5", "", true},
-		{"the subnet's interface has no carrier", "", "198.19.10.5", "", true},
-		{"explicit interface without carrier", "eth4", "198.19.10.5", "", true},
+		{"v4 by subnet", "", "198.18.0.100", "eth0", false, false},
+		{"v6 by subnet", "", "fd00:198:18::100", "eth0", false, false},
+		{"longest prefix wins", "", "198.18.0.205", "eth1", false, false},
+		{"host address is not a subnet", "", "198.19.7.8", "", true, false},
+		{"a subnet only on a down interface: the link is down", "", "198.19.8.5", "", true, true},
+		{"Vigil's own address is not a subnet", "", "198.19.9.5", "", true, false},
+		{"loopback never", "", "127.0.0.5", "", true, false},
+		{"no subnet: no guess through the default route", "", "198.19.200.1", "", true, false},
+		{"explicit interface", "eth1", "198.18.0.100", "eth1", false, false},
+		{"explicit unknown interface", "bond0", "198.18.0.100", "", true, false},
+		{"explicit down interface", "eth2", "198.19.8.5", "", true, true},
+		{"the subnet's interface has no carrier", "", "198.19.10.5", "", true, true},
+		{"explicit interface without carrier", "eth4", "198.19.10.5", "", true, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -39,6 +40,9 @@ func TestResolveInterface(t *testing.T) {
 			if tc.wantErr {
 				if err == nil || !IsNoInterface(err) {
 					t.Fatalf("got %q, %v; want a NoInterfaceError", got, err)
+				}
+				if IsLinkDown(err) != tc.linkDown {
+					t.Errorf("IsLinkDown(%v) = %v, want %v", err, IsLinkDown(err), tc.linkDown)
 				}
 				t.Logf("error: %v", err)
 				return

@@ -599,3 +599,69 @@ func TestNodeAddressIsNeverElected(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The owner's link goes down for a moment (a cable, a switch port, a NIC reset): the
+// controller moves its VIP within a fraction of a second. When the link comes back, the
+// old owner's cache may still say it owns the VIP; bound again and announced from it, the
+// address takes the clients back to a node that lets it go a moment later, and they stay
+// there until their neighbour entry expires: half a minute without answers. Flaps shorter
+// and longer than fence-after (1 s), IPv4 and IPv6: after each, the clients are answered
+// by the owner and only it.
+func TestOwnerLinkFlapLeavesTheClientsWithTheOwner(t *testing.T) {
+	e := newVigilEnv(t, 3)
+	vips := []netip.Addr{lab.VIPv4(140), lab.VIPv6(140)}
+	e.apply(webVIP("web4", vips[0]))
+	e.apply(webVIP("web6", vips[1]))
+	for _, flap := range []time.Duration{400 * time.Millisecond, 900 * time.Millisecond, 1500 * time.Millisecond} {
+		for _, vip := range vips {
+			owner := e.owner(vip, 5*time.Second)
+			e.waitAnswer(vip, owner, 5*time.Second)
+		}
+		time.Sleep(time.Second) // standbys reported
+		owner := e.owner(vips[0], time.Second)
+		recs := []*lab.Recorder{e.record(vips[0], 20*time.Second), e.record(vips[1], 20*time.Second)}
+		if err := e.l.FlapLink(owner, flap); err != nil {
+			t.Fatal(err)
+		}
+		back := time.Now()
+		time.Sleep(linkBackSettle + flapCheckWindow)
+		for i, rec := range recs {
+			samples, err := rec.Stop()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var failed, total int
+			answeredBy := map[string]int{}
+			for _, s := range samples {
+				if s.Start.Before(back.Add(linkBackSettle)) {
+					continue
+				}
+				total++
+				if !s.OK {
+					failed++
+					continue
+				}
+				answeredBy[s.Node]++
+			}
+			now := e.owner(vips[i], time.Second)
+			t.Logf("%v flap of %s's link: %s owned by %s; from %v after the link came back, %d of %d requests failed, answers %v",
+				flap, owner, vips[i], now, linkBackSettle, failed, total, answeredBy)
+			if total == 0 || failed > 0 || len(answeredBy) != 1 || answeredBy[now] == 0 {
+				t.Errorf("%v flap of %s's link: %s owned by %s, yet from %v after the link came back %d of %d requests failed (answers %v)",
+					flap, owner, vips[i], now, linkBackSettle, failed, total, answeredBy)
+			}
+			if h := e.nodesWith(vips[i]); !slices.Equal(h, []string{now}) {
+				t.Errorf("%v flap of %s's link: %v hold %s, want %s alone", flap, owner, h, vips[i], now)
+			}
+		}
+	}
+}
+
+const (
+	// linkBackSettle: after a link comes back, the old owner reads the VirtualIPs and the
+	// new owner's announcements have reached the client (a neighbour entry replaced a
+	// moment ago ignores a new announcement for a second: locktime).
+	linkBackSettle = 2 * time.Second
+	// flapCheckWindow is how long every request must then be answered by the owner.
+	flapCheckWindow = 3 * time.Second
+)
