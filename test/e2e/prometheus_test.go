@@ -85,5 +85,23 @@ func TestPrometheusScrapesVigilThroughAFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 		promtoolCheckMetrics(t, target.m.Name, body)
+		t.Logf("%s: one sample of each vigil_ metric:\n%s", target.m.Name, firstVigilSamples(body))
 	}
+}
+
+// firstVigilSamples is the first sample line of each vigil_ metric family of a scrape.
+func firstVigilSamples(body string) string {
+	var out []string
+	seen := map[string]bool{}
+	for line := range strings.Lines(body) {
+		if !strings.HasPrefix(line, "vigil_") {
+			continue
+		}
+		family := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(strings.FieldsFunc(line, func(r rune) bool { return r == '{' || r == ' ' })[0], "_bucket"), "_sum"), "_count")
+		if !seen[family] {
+			seen[family] = true
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return strings.Join(out, "\n")
 }
