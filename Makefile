@@ -134,6 +134,14 @@ bench-probes: lab ## CPU, RSS, goroutines and FDs of 100 VIPs x 3 checks at 1 s,
 bench-apply: tools lab ## VirtualIPs applied one by one to a 3-node lab, time from the create call to the first answer (VIPS=50 per variant): docs/bench/apply.json, docs/benchmarks.md.
 	KUBEBUILDER_ASSETS=$(ASSETS) bin/lab bench-apply --vips $(or $(VIPS),50)
 
+BURNERS ?= 2,8,64
+STARVATION_SYSTEMS ?= vigil,keepalived-tuned
+
+.PHONY: bench-starvation
+bench-starvation: tools lab ## CPU burners on every node, no fault: false failovers and time without holder, Vigil and keepalived-tuned (BURNERS=2,8,64 DURATION=60s STARVATION_SYSTEMS=... LOGS=dir): docs/bench/starvation.json, docs/benchmarks.md.
+	KUBEBUILDER_ASSETS=$(ASSETS) bin/lab bench-starvation --burners $(BURNERS) --for $(or $(DURATION),60s) \
+	  --systems $(STARVATION_SYSTEMS) $(if $(LOGS),--logs $(LOGS))
+
 RUNS ?= 1000x50,300x3
 CRASHES ?= 3
 

@@ -11,6 +11,7 @@
 //	lab bench-probes [--vips N] [--for D]      cost of the agent's health probes
 //	lab bench-apply [--vips N]                 VirtualIPs applied one by one: time to the first answer
 //	lab bench-scale [--runs 1000x50,300x3]     many VirtualIPs over many real agents
+//	lab bench-starvation [--burners 2,8,64]    CPU burners on every node: false failovers, time without holder
 //	lab demo                                   what `make demo` shows
 //	lab chaos [--for D] [--seed N] [flags]     random real faults, invariants checked (make chaos)
 //	lab api-pattern [--vigil BIN] [--fault stop|kill] [flags]
@@ -39,19 +40,20 @@ import (
 
 // commands are lab's commands: each parses its flags from fs and runs.
 var commands = map[string]subcommand.Command{
-	"up":             up,
-	"status":         status,
-	"exec":           execIn,
-	"kubectl":        kubectl,
-	"down":           down,
-	"bench-failover": benchFailover,
-	"bench-announce": benchAnnounce,
-	"bench-probes":   benchProbes,
-	"bench-apply":    benchApply,
-	"bench-scale":    benchScale,
-	"demo":           demo,
-	"chaos":          chaos,
-	"api-pattern":    apiPattern,
+	"up":               up,
+	"status":           status,
+	"exec":             execIn,
+	"kubectl":          kubectl,
+	"down":             down,
+	"bench-failover":   benchFailover,
+	"bench-announce":   benchAnnounce,
+	"bench-probes":     benchProbes,
+	"bench-apply":      benchApply,
+	"bench-scale":      benchScale,
+	"demo":             demo,
+	"chaos":            chaos,
+	"api-pattern":      apiPattern,
+	"bench-starvation": benchStarvation,
 }
 
 func main() { subcommand.Main("lab", commands) }
