@@ -90,6 +90,11 @@ func (p *icmpProbe) resolve() (netip.Addr, string, error) {
 // Probe sends one echo request and waits for its reply, on the Manager's shared socket, or
 // on a socket of its own when used without a Manager.
 func (p *icmpProbe) Probe(ctx context.Context) error {
+	deadline, _ := ctx.Deadline()
+	return p.probe(ctx, deadline)
+}
+
+func (p *icmpProbe) probe(ctx context.Context, deadline time.Time) error {
 	dst, zone, err := p.resolve()
 	if err != nil {
 		return err
@@ -98,10 +103,10 @@ func (p *icmpProbe) Probe(ctx context.Context) error {
 	if shared == nil {
 		own := newPinger(p.env.NS, dst.Is6())
 		defer own.close()
-		return own.ping(ctx, dst, zone)
+		return own.ping(ctx, deadline, dst, zone)
 	}
 	if dst.Is6() {
-		return shared.v6.ping(ctx, dst, zone)
+		return shared.v6.ping(ctx, deadline, dst, zone)
 	}
-	return shared.v4.ping(ctx, dst, zone)
+	return shared.v4.ping(ctx, deadline, dst, zone)
 }

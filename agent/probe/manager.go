@@ -3,7 +3,9 @@ package probe
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -11,7 +13,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 )
@@ -41,7 +42,10 @@ type Manager struct {
 	mu     sync.Mutex
 	vips   map[string]*vipChecks
 	probes map[string]*sharedProbe // by probeKey
-	wg     sync.WaitGroup
+	queue  []*sharedProbe          // the same, for the scheduler to walk
+	wg     sync.WaitGroup          // probes running
+	timer  *time.Timer             // the scheduler's: runs tick; nil until a probe starts
+	wakeAt time.Time               // when the timer fires; zero: not armed
 
 	probesRun, probesFailed atomic.Uint64
 }
@@ -65,8 +69,16 @@ type check struct {
 type sharedProbe struct {
 	key    string
 	checks map[*check]struct{}
+	prober deadlineProber
+	name   string // prober.String()
+	ctx    context.Context
 	cancel context.CancelFunc
-	last   time.Duration // how long the last probe took; m.mu
+
+	interval, timeout time.Duration
+	// due is when the next probe may start, latest when it must (m.mu); both zero while a
+	// probe runs.
+	due, latest time.Time
+	last        time.Duration // how long the last probe took; m.mu
 }
 
 // NewManager returns a Manager; onChange is called (from probe goroutines, never with the
@@ -153,14 +165,18 @@ func (m *Manager) attach(c *check, t Target) {
 		c.h.State, c.reason = Failing, err.Error()
 		return
 	}
+	interval := c.spec.Interval.Duration
+	if interval <= 0 {
+		interval = time.Second
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sp := &sharedProbe{key: c.key, checks: map[*check]struct{}{c: {}}, cancel: cancel}
+	sp := &sharedProbe{key: c.key, checks: map[*check]struct{}{c: {}}, prober: asDeadlineProber(prober), name: prober.String(),
+		ctx: ctx, cancel: cancel, interval: interval, timeout: c.spec.EffectiveTimeout()}
 	m.probes[c.key] = sp
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		m.run(ctx, sp, prober, c.spec.Interval.Duration, c.spec.EffectiveTimeout())
-	}()
+	m.queue = append(m.queue, sp)
+	// The first probe soon, at a random point of the first tenth of the interval, so that
+	// many probes do not fire together.
+	m.scheduleLocked(sp, time.Now(), time.Duration(rand.Int64N(int64(interval/10)+1)))
 }
 
 // detach unsubscribes c, stopping its probe when nobody else uses it; m.mu is held.
@@ -173,66 +189,134 @@ func (m *Manager) detach(c *check) {
 	if len(sp.checks) == 0 {
 		sp.cancel()
 		delete(m.probes, c.key)
+		m.queue = slices.DeleteFunc(m.queue, func(q *sharedProbe) bool { return q == sp })
 	}
 }
 
-func (m *Manager) run(ctx context.Context, sp *sharedProbe, prober Prober, interval, timeout time.Duration) {
-	if interval <= 0 {
-		interval = time.Second
-	}
-	// The first probe soon, at a random point of the first tenth of the interval, so that
-	// many probes do not fire together.
-	select {
-	case <-ctx.Done():
-		return
-	case <-time.After(time.Duration(rand.Int64N(int64(interval/10) + 1))):
-	}
-	// Then one every interval after the last ended, up to 2% later to keep probes apart
-	// without stretching failureThreshold × interval.
-	wait.JitterUntilWithContext(ctx, func(ctx context.Context) { m.probeOnce(ctx, sp, prober, timeout) }, interval, probeJitter, true)
-}
-
-// probeJitter is how much later than its interval a probe may run (a fraction of it).
+// probeJitter is how much later than its interval a probe may run (a fraction of it): half
+// of it random, to keep probes apart, and half the scheduler's leeway to run probes that
+// are due together, on one wake-up of the process, without stretching
+// failureThreshold × interval.
 const probeJitter = 0.02
 
-func (m *Manager) probeOnce(ctx context.Context, sp *sharedProbe, prober Prober, timeout time.Duration) {
-	pctx, cancel := context.WithTimeout(ctx, timeout)
+// scheduleLocked sets sp's next probe after delay from now, plus up to half the jitter,
+// and arms the timer for its latest start; m.mu is held.
+func (m *Manager) scheduleLocked(sp *sharedProbe, now time.Time, delay time.Duration) {
+	half := time.Duration(float64(sp.interval) * probeJitter / 2)
+	sp.due = now.Add(delay + time.Duration(rand.Int64N(int64(half)+1)))
+	sp.latest = sp.due.Add(half)
+	m.armLocked(sp.latest)
+}
+
+// armLocked makes the scheduler's timer fire at t, unless it fires earlier; m.mu is held.
+func (m *Manager) armLocked(t time.Time) {
+	switch {
+	case m.timer == nil:
+		m.timer = time.AfterFunc(time.Until(t), m.tick)
+	case m.wakeAt.IsZero() || t.Before(m.wakeAt):
+		m.timer.Reset(time.Until(t))
+	default:
+		return
+	}
+	m.wakeAt = t
+}
+
+// tick is the scheduler: one timer for every probe, which fires at the earliest latest
+// start and starts every probe then due. Probes due within the same leeway start on one
+// wake-up, where a timer and a goroutine of their own per probe wake the process once each.
+// The timer's own goroutine runs the last of them.
+func (m *Manager) tick() {
+	var due []*sharedProbe
+	m.mu.Lock()
+	if m.timer == nil { // stopped
+		m.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	var next time.Time
+	for _, sp := range m.queue {
+		switch {
+		case sp.due.IsZero(): // running
+		case !sp.due.After(now):
+			sp.due, sp.latest = time.Time{}, time.Time{}
+			due = append(due, sp)
+		case next.IsZero() || sp.latest.Before(next):
+			next = sp.latest
+		}
+	}
+	m.wakeAt = time.Time{}
+	if !next.IsZero() {
+		m.armLocked(next)
+	}
+	m.wg.Add(len(due))
+	m.mu.Unlock()
+	for i, sp := range due {
+		if i == len(due)-1 {
+			m.probeOnce(sp)
+		} else {
+			go m.probeOnce(sp)
+		}
+	}
+}
+
+// asDeadlineProber adapts a Prober of another package (none today) to the Manager.
+func asDeadlineProber(p Prober) deadlineProber {
+	if dp, ok := p.(deadlineProber); ok {
+		return dp
+	}
+	return withTimeout{p}
+}
+
+type withTimeout struct{ Prober }
+
+func (w withTimeout) probe(ctx context.Context, deadline time.Time) error {
+	ctx, cancel := withDeadline(ctx, deadline)
+	defer cancel()
+	return w.Probe(ctx)
+}
+
+func (m *Manager) probeOnce(sp *sharedProbe) {
+	defer m.wg.Done()
 	start := time.Now()
-	err := prober.Probe(pctx)
-	took := time.Since(start)
-	cancel()
-	if ctx.Err() != nil {
+	err := sp.prober.probe(sp.ctx, start.Add(sp.timeout))
+	end := time.Now()
+	if sp.ctx.Err() != nil {
 		return
 	}
 	m.probesRun.Add(1)
 	if err != nil {
 		m.probesFailed.Add(1)
 	}
-	m.observe(sp, prober.String(), err, took)
+	m.observe(sp, err, end, end.Sub(start))
 }
 
-// observe feeds one result to every check of the probe and reports eligibility changes.
-func (m *Manager) observe(sp *sharedProbe, name string, err error, took time.Duration) {
+// observe feeds one result to every check of the probe, schedules the next probe, and
+// reports eligibility changes.
+func (m *Manager) observe(sp *sharedProbe, err error, end time.Time, took time.Duration) {
 	type report struct {
 		vip string
 		h   Health
 	}
 	var reports []report
+	var touched []string
 	m.mu.Lock()
 	if m.probes[sp.key] != sp { // stopped meanwhile
 		m.mu.Unlock()
 		return
 	}
 	sp.last = took
-	touched := map[string]bool{}
+	// Then one every interval after the last ended.
+	m.scheduleLocked(sp, end, sp.interval)
 	for c := range sp.checks {
-		if changed, reason := c.h.Observe(name, err); changed {
+		if changed, reason := c.h.Observe(sp.name, err); changed {
 			c.reason = reason
-			touched[c.vip] = true
+			if !slices.Contains(touched, c.vip) {
+				touched = append(touched, c.vip)
+			}
 			m.log.Info("health check changed", "vip", c.vip, "check", c.spec.Name, "state", c.h.State.String(), "reason", reason)
 		}
 	}
-	for vip := range touched {
+	for _, vip := range touched {
 		if v, ok := m.vips[vip]; ok {
 			if changed, h := updateHealth(v); changed {
 				reports = append(reports, report{vip, h})
@@ -299,12 +383,7 @@ func (m *Manager) Remove(vip string) {
 func (m *Manager) VIPs() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]string, 0, len(m.vips))
-	for vip := range m.vips {
-		out = append(out, vip)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(m.vips))
 }
 
 // Probes is the number of distinct probes running.
@@ -321,7 +400,12 @@ func (m *Manager) Stop() {
 		sp.cancel()
 		delete(m.probes, key)
 	}
+	m.queue = nil
 	m.vips = map[string]*vipChecks{}
+	if m.timer != nil {
+		m.timer.Stop()
+		m.timer, m.wakeAt = nil, time.Time{}
+	}
 	m.mu.Unlock()
 	m.wg.Wait()
 	m.env.pingers.close()

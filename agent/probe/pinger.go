@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netns"
 
@@ -55,8 +56,9 @@ func (p *pinger) replied(r echo.Reply) {
 	}
 }
 
-// ping sends one echo request to dst and waits for the reply or ctx.
-func (p *pinger) ping(ctx context.Context, dst netip.Addr, zone string) error {
+// ping sends one echo request to dst and waits for the reply, the deadline (zero: none)
+// or ctx.
+func (p *pinger) ping(ctx context.Context, deadline time.Time, dst netip.Addr, zone string) error {
 	p.mu.Lock()
 	if err := p.open(); err != nil {
 		p.mu.Unlock()
@@ -81,12 +83,19 @@ func (p *pinger) ping(ctx context.Context, dst netip.Addr, zone string) error {
 	if err := sock.Send(dst, zone, seq); err != nil {
 		return err
 	}
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expired = t.C
+	}
 	select {
 	case <-w.reply:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("no echo reply from %s: timed out", dst)
+	case <-expired:
 	}
+	return fmt.Errorf("no echo reply from %s: timed out", dst)
 }
 
 // close closes the socket and waits for its reader.

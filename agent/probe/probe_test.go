@@ -93,6 +93,7 @@ func TestTCPProbe(t *testing.T) {
 	}{
 		{"up", "127.0.0.1", 80, ""},
 		{"up over IPv6", "::1", 80, ""},
+		{"up, by name", "localhost", 80, ""},
 		{"refused", "127.0.0.1", 81, "connection refused"},
 		{"silently dropped", b.IPv4.String(), 80, "timed out"},
 	}
@@ -134,6 +135,28 @@ func TestHTTPProbe(t *testing.T) {
 	tlsSrv.Listener = p.listen(t, "127.0.0.1:8443")
 	tlsSrv.StartTLS()
 	t.Cleanup(tlsSrv.Close)
+	// A server that answers with raw bytes: an informational answer before the real one, or
+	// something that is not HTTP.
+	raw := p.listen(t, "127.0.0.1:8082")
+	t.Cleanup(func() { _ = raw.Close() })
+	go func() {
+		for {
+			c, err := raw.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer func() { _ = c.Close() }()
+				buf := make([]byte, 1024)
+				n, _ := c.Read(buf)
+				if strings.Contains(string(buf[:n]), "GET /early-hints ") {
+					_, _ = c.Write([]byte("HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"))
+					return
+				}
+				_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n"))
+			}()
+		}
+	}()
 	trusted := x509.NewCertPool()
 	trusted.AddCert(tlsSrv.Certificate())
 	withCA := p.env
@@ -153,6 +176,8 @@ func TestHTTPProbe(t *testing.T) {
 		{"200 not expected", vigilv1.HTTPCheck{Port: 8080, Path: "/healthz", ExpectedStatuses: []int32{204}}, p.env, "want [204]", 0},
 		{"slower than the timeout", vigilv1.HTTPCheck{Port: 8080, Path: "/slow"}, p.env, "timed out", 600 * time.Millisecond},
 		{"nobody listening", vigilv1.HTTPCheck{Port: 8081, Path: "/"}, p.env, "connection refused", 0},
+		{"informational answer first", vigilv1.HTTPCheck{Port: 8082, Path: "/early-hints"}, p.env, "", 0},
+		{"not HTTP", vigilv1.HTTPCheck{Port: 8082, Path: "/"}, p.env, "malformed HTTP", 0},
 		{"HTTPS trusted", vigilv1.HTTPCheck{Port: 8443, Path: "/healthz", Scheme: vigilv1.HTTPSchemeHTTPS, HostHeader: "example.com"}, withCA, "", 0},
 		{"HTTPS untrusted", vigilv1.HTTPCheck{Port: 8443, Path: "/healthz", Scheme: vigilv1.HTTPSchemeHTTPS, HostHeader: "example.com"}, p.env, "TLS certificate not trusted", 0},
 		{"HTTPS untrusted but insecureSkipVerify", vigilv1.HTTPCheck{Port: 8443, Path: "/healthz", Scheme: vigilv1.HTTPSchemeHTTPS, InsecureSkipVerify: true}, p.env, "", 0},
@@ -326,7 +351,7 @@ func TestManagerReportsTransitionsWithHysteresis(t *testing.T) {
 	m.Stop()
 	var stacks strings.Builder
 	_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
-	if strings.Contains(stacks.String(), "agent/probe.(*Manager).run") {
+	if strings.Contains(stacks.String(), "agent/probe.(*Manager).probeOnce") {
 		t.Errorf("probe goroutines left after Stop:\n%s", stacks.String())
 	}
 }
