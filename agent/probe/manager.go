@@ -157,6 +157,9 @@ func (m *Manager) Set(vip string, target Target, checks []vigilv1.HealthCheck) {
 // attach subscribes c to its probe, starting the probe if it is new; m.mu is held.
 func (m *Manager) attach(c *check, t Target) {
 	if sp, ok := m.probes[c.key]; ok {
+		if c.h.State == Unknown {
+			adoptVerdict(c, sp)
+		}
 		sp.checks[c] = struct{}{}
 		return
 	}
@@ -177,6 +180,19 @@ func (m *Manager) attach(c *check, t Target) {
 	// The first probe soon, at a random point of the first tenth of the interval, so that
 	// many probes do not fire together.
 	m.scheduleLocked(sp, time.Now(), time.Duration(rand.Int64N(int64(interval/10)+1)))
+}
+
+// adoptVerdict gives a new check the verdict of a check already fed by the same probe with
+// the same fall and rise: both have seen the same results, so the new one need not wait up
+// to an interval for the probe's next run (a VirtualIP created beside others with the same
+// check is eligible at once, and elected as fast as one without checks).
+func adoptVerdict(c *check, sp *sharedProbe) {
+	for s := range sp.checks {
+		if s.h.State != Unknown && s.h.Fall == c.h.Fall && s.h.Rise == c.h.Rise {
+			c.h, c.reason = s.h, s.reason
+			return
+		}
+	}
 }
 
 // detach unsubscribes c, stopping its probe when nobody else uses it; m.mu is held.

@@ -391,3 +391,50 @@ func TestIdenticalProbesAreSharedAcrossVIPs(t *testing.T) {
 		t.Errorf("%d probes after removing both VIPs, want 0", n)
 	}
 }
+
+// A VIP whose check joins a probe that already runs for another VIP, with the same fall and
+// rise, takes that check's verdict at once (both have seen the same results); with another
+// fall or rise it waits for the probe's next run, as a new probe would.
+func TestANewCheckOnARunningProbeTakesItsVerdict(t *testing.T) {
+	p := newProbeLab(t)
+	tr := &transitions{}
+	m := probe.NewManager(p.env, logr.Discard(), tr.record)
+	defer m.Stop()
+	ln := p.listen(t, "127.0.0.1:9101")
+	defer func() { _ = ln.Close() }()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	mk := func(rise int32) vigilv1.HealthCheck {
+		return vigilv1.HealthCheck{Name: "svc", TCP: &vigilv1.TCPCheck{Host: "127.0.0.1", Port: 9101},
+			Interval: metav1.Duration{Duration: 10 * time.Second}, FailureThreshold: 3, SuccessThreshold: rise}
+	}
+	target := probe.Target{VIP: lab.VIPv4(0), Interface: lab.NodeInterface}
+	m.Set("first", target, []vigilv1.HealthCheck{mk(1)})
+	deadline := time.Now().Add(2 * time.Second)
+	for !m.Health("first").Eligible {
+		if time.Now().After(deadline) {
+			t.Fatalf("first: %+v", m.Health("first"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The next probe runs 10 s after the first: only the verdict already there can make
+	// these eligible now.
+	m.Set("second", target, []vigilv1.HealthCheck{mk(1)})
+	if h := m.Health("second"); !h.Eligible {
+		t.Errorf("second, same fall and rise: %+v, want the first's verdict (eligible) at once", h)
+	}
+	m.Set("other-rise", target, []vigilv1.HealthCheck{mk(2)})
+	if h := m.Health("other-rise"); h.Eligible || !h.Unknown {
+		t.Errorf("other-rise, another rise: %+v, want no verdict yet", h)
+	}
+	if n := m.Probes(); n != 1 {
+		t.Errorf("%d probes, want 1 shared", n)
+	}
+}
