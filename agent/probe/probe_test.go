@@ -51,6 +51,18 @@ func (p *probeLab) listen(t *testing.T, addr string) net.Listener {
 	return ln
 }
 
+// acceptAndClose accepts every connection and closes it at once, until ln is closed: a
+// service a TCP check finds up.
+func acceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		_ = c.Close()
+	}
+}
+
 func check(name string, timeout time.Duration) vigilv1.HealthCheck {
 	return vigilv1.HealthCheck{Name: name, Interval: metav1.Duration{Duration: time.Second}, Timeout: &metav1.Duration{Duration: timeout},
 		FailureThreshold: 3, SuccessThreshold: 1}
@@ -278,15 +290,7 @@ func TestManagerReportsTransitionsWithHysteresis(t *testing.T) {
 	tr := &transitions{}
 	m := probe.NewManager(p.env, logr.Discard(), tr.record)
 	ln := p.listen(t, "127.0.0.1:9000")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
+	go acceptAndClose(ln)
 	interval := 100 * time.Millisecond
 	c := vigilv1.HealthCheck{Name: "svc", TCP: &vigilv1.TCPCheck{Host: "127.0.0.1", Port: 9000},
 		Interval: metav1.Duration{Duration: interval}, FailureThreshold: 3, SuccessThreshold: 2}
@@ -402,15 +406,7 @@ func TestANewCheckOnARunningProbeTakesItsVerdict(t *testing.T) {
 	defer m.Stop()
 	ln := p.listen(t, "127.0.0.1:9101")
 	defer func() { _ = ln.Close() }()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
+	go acceptAndClose(ln)
 	mk := func(rise int32) vigilv1.HealthCheck {
 		return vigilv1.HealthCheck{Name: "svc", TCP: &vigilv1.TCPCheck{Host: "127.0.0.1", Port: 9101},
 			Interval: metav1.Duration{Duration: 10 * time.Second}, FailureThreshold: 3, SuccessThreshold: rise}
