@@ -35,13 +35,15 @@ const (
 	// outageRecheck is how often dead owners are looked for while the API server is down
 	// (no watch event will say so).
 	outageRecheck = time.Second
-	// relinkWait bounds how long, after its link came back, a node waits to read the
-	// VirtualIPs from the API server before it binds what its cache says it owns: a node
-	// whose API server is down too (an outage, not its own link) must not stay without
-	// its VIPs for longer, and while the API server is down nobody publishes a move.
-	relinkWait = 2 * time.Second
-	// relinkRecheck is how often the read is tried meanwhile.
-	relinkRecheck = 100 * time.Millisecond
+	// unsureWait is how long a node that may have missed a move (back from isolation or
+	// from a link loss) waits to read the VirtualIPs from the API server before it binds
+	// what it last knew it serves — and then only an address nobody answers for on the
+	// link. While the API server is down nobody publishes a move, so the cache is the last
+	// word, save for a standby that took the VIP over meanwhile: its kernel answers for
+	// the address.
+	unsureWait = 2 * time.Second
+	// unsureRecheck is how often the read (and then the question) is tried meanwhile.
+	unsureRecheck = 200 * time.Millisecond
 )
 
 // Observation is everything the agent's decision depends on, read at one instant.
@@ -74,6 +76,9 @@ type Observation struct {
 	// Forwarding: this node can forward a planned move's connections (nftables works and
 	// --handover-drain is not 0).
 	Forwarding bool
+	// AddressFree are the answers to Decision.AskLink: true when nobody answered for the
+	// address on its link, false when someone did; an address not asked is absent.
+	AddressFree map[netip.Addr]bool
 	// FenceAfter and Drain are --fence-after and --handover-drain.
 	FenceAfter, Drain time.Duration
 	Memory            Memory
@@ -102,14 +107,21 @@ type Memory struct {
 	// since; its cache may show it owning VIPs that moved meanwhile.
 	Stale bool
 	// LinkDown: the interface of a VIP this node owns is down or has lost its carrier.
-	// RelinkSince: when it came back, while the node has not read the VirtualIPs from the
-	// API server since (zero otherwise). The controller moves a VIP off a node that stops
-	// answering in a fraction of a second, and the node's cache may not know it yet: bound
-	// again from the cache and announced, the address takes the clients back to a node
-	// that lets it go a moment later — and they stay there until their neighbour entry
-	// expires, half a minute without answers.
-	LinkDown    bool
-	RelinkSince time.Time
+	LinkDown bool
+	// UnsureSince: when the node came back from isolation or from a link loss, while it
+	// has not read the VirtualIPs from the API server since (zero otherwise). The
+	// controller moves a VIP off a node that stops answering in a fraction of a second,
+	// and the node's cache may not know it yet: bound again from the cache and announced,
+	// the address would take the clients back to a node that lets it go a moment later —
+	// and they would stay there until their neighbour entry expired, half a minute without
+	// answers. See unsureWait.
+	UnsureSince time.Time
+}
+
+// LinkQuestion asks whether another node answers for Address on Interface.
+type LinkQuestion struct {
+	Address   netip.Addr
+	Interface string
 }
 
 // Hold is a VIP held quietly after it moved away.
@@ -137,6 +149,9 @@ type Decision struct {
 	Report []vigilv1.VIPEligibility
 	// TakeOver names the VIPs taken over in this decision (for logs and Events).
 	TakeOver []string
+	// AskLink: decide again once these addresses were asked on their links whether
+	// another node answers for them (Observation.AddressFree).
+	AskLink []LinkQuestion
 	// ReadAPI: decide again with VirtualIPs read from the API server (Fresh) before
 	// binding anything: the cache may be stale.
 	ReadAPI bool
@@ -169,45 +184,26 @@ type CheckSet struct {
 //     alive in memberlist: the leader died, perhaps with the owner), the first live standby
 //     of a dead owner takes its VIP once the owner would have fenced itself (see Takeover),
 //     reports it bound, and keeps it until the controller publishes a newer epoch.
-//   - Fencing: an isolated node holds nothing, and after isolation binds nothing before it
-//     has read the VirtualIPs from the API server itself.
+//   - Fencing: an isolated node holds nothing. Back from isolation, or from a link loss of
+//     a VIP it owns, it binds nothing it serves before it has read the VirtualIPs from the
+//     API server itself; if the API server does not answer within unsureWait, it binds
+//     what nobody answers for on the link (a standby that took it over would).
 //   - Eligibility: a selected VIP is eligible here when its interface is found and has
 //     carrier, every check passes and the last bind did not fail.
 func Decide(in Observation) Decision {
 	mem := in.Memory.clone()
 	d := Decision{Checks: map[string]CheckSet{}, Memory: mem, Again: resyncPeriod}
-	if mem.Stale && !in.Isolated && !in.Fresh {
-		d.ReadAPI = true
-		return d
-	}
 	if in.Fresh {
 		mem.Stale = false
 	}
 	if in.Isolated {
 		mem.Stale = true
 	}
-	relinking := relink(in, &mem)
-	if relinking {
+	unsure := unsureOfItsView(in, &mem)
+	if unsure {
 		d.ReadAPI = true
 	}
-	var takeAgain time.Duration
-	apiDown := in.APIDown
-	if in.Fresh {
-		apiDown = 0 // it has just answered
-	}
-	if in.Members != nil && (apiDown >= apiDownForTakeover || !controllerAlive(in.Members)) {
-		// A majority regained a moment ago is not enough: a node back from a partition sees
-		// its peers before memberlist has told it the owner lives.
-		steady := in.Majority && in.MajorityFor >= in.FenceAfter
-		var take []string
-		take, takeAgain = Takeover(in.Node, in.VIPs, in.Members, steady, in.FenceAfter, in.Now)
-		for _, name := range take {
-			if v := findVIP(in.VIPs, name); v != nil && mem.TakenOver[v.UID] != v.Status.Epoch {
-				mem.TakenOver[v.UID] = v.Status.Epoch
-				d.TakeOver = append(d.TakeOver, name)
-			}
-		}
-	}
+	takeAgain := takeOvers(in, &mem, &d)
 	seen := map[types.UID]bool{}
 	for i := range in.VIPs {
 		v := &in.VIPs[i]
@@ -228,7 +224,10 @@ func Decide(in Observation) Decision {
 		if e, ok := mem.TakenOver[v.UID]; ok && e != v.Status.Epoch {
 			delete(mem.TakenOver, v.UID) // the controller has decided since
 		}
-		if held, ok := decideVIP(v, dv, iface, in, &mem, relinking); ok {
+		if unsure && !mayBindUnsure(v, dv.Address, iface, in, &mem, &d) {
+			continue
+		}
+		if held, ok := decideVIP(v, dv, iface, in, &mem); ok {
 			d.Hold = append(d.Hold, held)
 		}
 	}
@@ -242,17 +241,40 @@ func Decide(in Observation) Decision {
 	d.Forward, d.Again = forwards(in, &mem, d.Again)
 	markBound(d.Report, in.VIPs, d.Hold, mem)
 	d.Again = nextLook(in, mem, d.Again, takeAgain)
-	if relinking {
-		d.Again = min(d.Again, relinkRecheck)
+	if unsure {
+		d.Again = min(d.Again, unsureRecheck)
 	}
 	d.Memory = mem
 	return d
 }
 
-// relink follows the links of the VIPs this node owns (Memory.LinkDown, RelinkSince) and
-// says whether the node must not bind what it owns yet: its link came back less than
-// relinkWait ago and it has not read the VirtualIPs from the API server since.
-func relink(in Observation, mem *Memory) bool {
+// takeOvers runs Takeover while no controller can decide, records what this node takes
+// in mem and d, and returns when to look again (0: no need).
+func takeOvers(in Observation, mem *Memory, d *Decision) time.Duration {
+	apiDown := in.APIDown
+	if in.Fresh {
+		apiDown = 0 // it has just answered
+	}
+	if in.Members == nil || (apiDown < apiDownForTakeover && controllerAlive(in.Members)) {
+		return 0
+	}
+	// A majority regained a moment ago is not enough: a node back from a partition sees
+	// its peers before memberlist has told it the owner lives.
+	steady := in.Majority && in.MajorityFor >= in.FenceAfter
+	take, again := Takeover(in.Node, in.VIPs, in.Members, steady, in.FenceAfter, in.Now)
+	for _, name := range take {
+		if v := findVIP(in.VIPs, name); v != nil && mem.TakenOver[v.UID] != v.Status.Epoch {
+			mem.TakenOver[v.UID] = v.Status.Epoch
+			d.TakeOver = append(d.TakeOver, name)
+		}
+	}
+	return again
+}
+
+// unsureOfItsView follows whether the node may have missed a move (Memory.LinkDown,
+// UnsureSince) and says whether it is unsure of its view: back from isolation or from a
+// link loss of a VIP it owns, it has not read the VirtualIPs from the API server since.
+func unsureOfItsView(in Observation, mem *Memory) bool {
 	down := false
 	for i := range in.VIPs {
 		v := &in.VIPs[i]
@@ -264,25 +286,48 @@ func relink(in Observation, mem *Memory) bool {
 			down = true
 		}
 	}
+	back := mem.LinkDown && !down
+	mem.LinkDown = down
 	switch {
-	case down:
-		mem.LinkDown, mem.RelinkSince = true, time.Time{}
-	case mem.LinkDown:
-		mem.LinkDown, mem.RelinkSince = false, in.Now
+	case in.Fresh:
+		mem.UnsureSince = time.Time{}
+	case in.Isolated || down:
+		mem.UnsureSince = time.Time{} // it holds nothing meanwhile; unsure from its return
+	case (back || mem.Stale) && mem.UnsureSince.IsZero():
+		mem.UnsureSince = in.Now
 	}
-	if in.Fresh || (!mem.RelinkSince.IsZero() && in.Now.Sub(mem.RelinkSince) >= relinkWait) {
-		mem.RelinkSince = time.Time{}
+	return !mem.UnsureSince.IsZero()
+}
+
+// servesHere: this node would serve the VIP, as its owner or as the standby that took it
+// over.
+func servesHere(v *vigilv1.VirtualIP, in Observation, mem *Memory) bool {
+	return (v.Status.Owner == in.Node && takenOverBy(v, in) == "") || hasKey(mem.TakenOver, v.UID)
+}
+
+// mayBindUnsure says whether a node unsure of its view may serve v now: a VIP it is not
+// about to bind (served elsewhere, or bound here since) is none of its concern; one it
+// would bind waits unsureWait, then is bound only when nobody answered for its address on
+// the link — the question is added to d when not asked yet.
+func mayBindUnsure(v *vigilv1.VirtualIP, addr netip.Addr, iface string, in Observation, mem *Memory, d *Decision) bool {
+	if !servesHere(v, in, mem) || mem.Bound[v.UID] != 0 {
+		return true
 	}
-	return !mem.RelinkSince.IsZero()
+	free, asked := in.AddressFree[addr]
+	switch {
+	case in.Now.Sub(mem.UnsureSince) < unsureWait:
+	case !asked:
+		d.AskLink = append(d.AskLink, LinkQuestion{Address: addr, Interface: iface})
+	case free:
+		return true
+	}
+	delete(mem.Holds, v.UID)
+	return false
 }
 
 // decideVIP decides whether this node holds one VirtualIP, and how.
-func decideVIP(v *vigilv1.VirtualIP, dv dataplane.VIP, iface string, in Observation, mem *Memory, relinking bool) (dataplane.VIP, bool) {
+func decideVIP(v *vigilv1.VirtualIP, dv dataplane.VIP, iface string, in Observation, mem *Memory) (dataplane.VIP, bool) {
 	switch {
-	case v.Status.Owner == in.Node && relinking:
-		// Back from a link loss: the VIP may have moved meanwhile (see Memory.RelinkSince).
-		delete(mem.Holds, v.UID)
-		return dataplane.VIP{}, false
 	case v.Status.Owner == in.Node && takenOverBy(v, in) != "":
 		// A standby took it over while no controller could decide, and holds it at this
 		// epoch: it is the one serving, and the controller will confirm it. This node,
@@ -458,7 +503,7 @@ func (m Memory) clone() Memory {
 	return Memory{
 		Fences: cloneMap(m.Fences), Bound: cloneMap(m.Bound), Holds: cloneMap(m.Holds),
 		Forwards: cloneMap(m.Forwards), TakenOver: cloneMap(m.TakenOver), Stale: m.Stale,
-		LinkDown: m.LinkDown, RelinkSince: m.RelinkSince,
+		LinkDown: m.LinkDown, UnsureSince: m.UnsureSince,
 	}
 }
 

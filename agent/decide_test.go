@@ -271,37 +271,74 @@ func TestDecide(t *testing.T) {
 		{name: "the owner's link goes down: the loss remembered (the bind itself fails: no carrier)", hold: "web",
 			in: with(observation(vipOf("a", 3)), func(o *Observation) { o.Links[0].Carrier = false }),
 			check: func(t *testing.T, d Decision) {
-				if !d.Memory.LinkDown || !d.Memory.RelinkSince.IsZero() {
-					t.Errorf("memory %+v: want LinkDown, no relink yet", d.Memory)
+				if !d.Memory.LinkDown || !d.Memory.UnsureSince.IsZero() {
+					t.Errorf("memory %+v: want LinkDown, not unsure yet", d.Memory)
 				}
 			}},
 		{name: "its link back: reads the API server before binding again (the VIP may have moved meanwhile)", hold: "", readAPI: true,
 			in: with(observation(vipOf("a", 3)), func(o *Observation) { o.Memory = mem(func(m *Memory) { m.LinkDown = true }) }),
 			check: func(t *testing.T, d Decision) {
-				if d.Memory.LinkDown || !d.Memory.RelinkSince.Equal(t0) || d.Again != relinkRecheck {
-					t.Errorf("memory %+v, again %v: want relinking since now, recheck in %v", d.Memory, d.Again, relinkRecheck)
+				if d.Memory.LinkDown || !d.Memory.UnsureSince.Equal(t0) || d.Again != unsureRecheck || len(d.AskLink) != 0 {
+					t.Errorf("memory %+v, again %v, ask %v: want unsure since now, recheck in %v, no question yet", d.Memory, d.Again, d.AskLink, unsureRecheck)
 				}
 			}},
-		{name: "link back, the fresh read says it moved: not bound, nothing announced", hold: "",
+		{name: "unsure, the fresh read says it moved: not bound, nothing announced", hold: "",
 			in: with(observation(with2(vipOf("b", 4), movedFrom("a", vigilv1.ReasonOwnerLost))), func(o *Observation) {
 				o.Fresh = true
-				o.Memory = mem(func(m *Memory) { m.Fences[uid], m.RelinkSince = 3, t0.Add(-300*time.Millisecond) })
+				o.Memory = mem(func(m *Memory) { m.Fences[uid], m.UnsureSince = 3, t0.Add(-300*time.Millisecond) })
 			}),
 			check: func(t *testing.T, d Decision) {
-				if !d.Memory.RelinkSince.IsZero() {
-					t.Error("still relinking after a fresh read")
+				if !d.Memory.UnsureSince.IsZero() {
+					t.Error("still unsure after a fresh read")
 				}
 			}},
-		{name: "link back, the fresh read says it still owns it: bound", hold: "web",
+		{name: "unsure, the fresh read says it still owns it: bound", hold: "web",
 			in: with(observation(vipOf("a", 3)), func(o *Observation) {
 				o.Fresh = true
-				o.Memory = mem(func(m *Memory) { m.RelinkSince = t0.Add(-300 * time.Millisecond) })
+				o.Memory = mem(func(m *Memory) { m.UnsureSince = t0.Add(-300 * time.Millisecond) })
 			})},
-		{name: "link back, the API server unreadable for relinkWait: binds from its cache (nobody publishes a move meanwhile)", hold: "web",
+		{name: "unsure, the API server unreadable for unsureWait: asks the link who has the address", hold: "", readAPI: true,
 			in: with(observation(vipOf("a", 3)), func(o *Observation) {
 				o.APIDown = 5 * time.Second
-				o.Memory = mem(func(m *Memory) { m.RelinkSince = t0.Add(-relinkWait) })
+				o.Memory = mem(func(m *Memory) { m.UnsureSince = t0.Add(-unsureWait) })
+			}),
+			check: func(t *testing.T, d Decision) {
+				if len(d.AskLink) != 1 || d.AskLink[0].Address.String() != "198.18.0.100" || d.AskLink[0].Interface != "eth0" {
+					t.Errorf("ask %+v: want who has 198.18.0.100 on eth0", d.AskLink)
+				}
+			}},
+		{name: "unsure, nobody answers for the address: binds from its cache (nobody publishes a move while the API server is down)", hold: "web", readAPI: true,
+			in: with(observation(vipOf("a", 3)), func(o *Observation) {
+				o.APIDown = 5 * time.Second
+				o.AddressFree = map[netip.Addr]bool{netip.MustParseAddr("198.18.0.100"): true}
+				o.Memory = mem(func(m *Memory) { m.UnsureSince = t0.Add(-unsureWait) })
 			})},
+		{name: "unsure, another node answers for the address (a standby took it over): not bound", hold: "", readAPI: true,
+			in: with(observation(vipOf("a", 3)), func(o *Observation) {
+				o.APIDown = 5 * time.Second
+				o.AddressFree = map[netip.Addr]bool{netip.MustParseAddr("198.18.0.100"): false}
+				o.Memory = mem(func(m *Memory) { m.UnsureSince = t0.Add(-unsureWait) })
+			})},
+		{name: "back from isolation, the API server still down: unsure from now on", hold: "", readAPI: true,
+			in: with(observation(vipOf("a", 3)), func(o *Observation) {
+				o.APIDown = 5 * time.Second
+				o.Memory = mem(func(m *Memory) { m.Stale = true })
+			}),
+			check: func(t *testing.T, d Decision) {
+				if !d.Memory.UnsureSince.Equal(t0) || !d.Memory.Stale {
+					t.Errorf("memory %+v: want stale, unsure since now", d.Memory)
+				}
+			}},
+		{name: "unsure, a VIP already bound since is kept without asking again", hold: "web", readAPI: true,
+			in: with(observation(vipOf("a", 3)), func(o *Observation) {
+				o.APIDown = 5 * time.Second
+				o.Memory = mem(func(m *Memory) { m.UnsureSince, m.Bound[uid] = t0.Add(-5*time.Second), 3 })
+			}),
+			check: func(t *testing.T, d Decision) {
+				if len(d.AskLink) != 0 {
+					t.Errorf("asked %v about a VIP it holds", d.AskLink)
+				}
+			}},
 		{name: "a bind that failed makes the node ineligible, with the error", hold: "web",
 			in: with(observation(vipOf("a", 4)), func(o *Observation) {
 				o.BindErrors = map[types.UID]string{uid: "address already configured by someone else"}

@@ -81,6 +81,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 	if err != nil {
 		return err
 	}
+	s.asker = ann
 	s.probes = probe.NewManager(probe.Env{NS: netns.None(), Gateway: gateway}, logger.WithName("probe"), s.healthChanged)
 	defer s.probes.Stop()
 	if s.metrics, err = registerMetrics(s.probes, ann); err != nil {

@@ -63,6 +63,7 @@ type nodeSync struct {
 	gossip *gossip
 	fence  *fenceWatch
 	fwd    handover.Forwarder // nil: no forwarding (--handover-drain=0 or no nftables)
+	asker  linkAsker          // nil: a node unsure of its view waits for the API server
 	drain  time.Duration      // --handover-drain
 	// metrics and events tell operators what the agent does (nil: neither).
 	metrics *metrics
@@ -97,16 +98,18 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 		readCtx, cancel := context.WithTimeout(ctx, freshReadTimeout)
 		fresh, err := s.observe(readCtx, true)
 		cancel()
-		switch {
-		case err == nil:
+		if err == nil {
 			in, d = fresh, Decide(fresh)
-		case in.Memory.Stale:
-			return ctrl.Result{}, err // back from isolation: nothing is bound before the read
-		default:
-			// Back from a link loss: the decision holds none of the VIPs this node owns
-			// until the read succeeds (or relinkWait passes), and looks again soon.
-			log.FromContext(ctx).V(1).Info("cannot read the VirtualIPs from the API server after the link came back", "error", err.Error())
+		} else {
+			// Back from isolation or a link loss: the decision binds nothing this node
+			// serves before the read succeeds or, after unsureWait, the link says nobody
+			// else holds it.
+			log.FromContext(ctx).V(1).Info("cannot read the VirtualIPs from the API server; unsure of what moved meanwhile", "error", err.Error())
 		}
+	}
+	if len(d.AskLink) > 0 && s.asker != nil {
+		in.AddressFree = s.askLink(ctx, d.AskLink)
+		d = Decide(in)
 	}
 	for _, name := range d.TakeOver {
 		log.FromContext(ctx).Info("no controller can decide (API server unreachable, or no leader): taking over a VIP whose owner died", "vip", name)
@@ -131,6 +134,39 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 		return ctrl.Result{}, fmt.Errorf("syncing addresses: %w", syncErr)
 	}
 	return ctrl.Result{RequeueAfter: d.Again}, nil
+}
+
+// linkAsker asks the link whether another node answers for an address (announce.Raw).
+type linkAsker interface {
+	InUse(ctx context.Context, ifname string, addr netip.Addr, wait time.Duration) (bool, error)
+}
+
+// linkAnswerWait is how long an answer for an address is waited for: a kernel that holds
+// it answers within milliseconds on a LAN, and the VIP waits meanwhile.
+const linkAnswerWait = 300 * time.Millisecond
+
+// askLink asks the questions at once and returns, per address, whether nobody answered.
+// A question that could not be asked counts as answered: nothing is bound on a guess.
+func (s *nodeSync) askLink(ctx context.Context, qs []LinkQuestion) map[netip.Addr]bool {
+	free := make([]bool, len(qs))
+	var wg sync.WaitGroup
+	for i, q := range qs {
+		wg.Go(func() {
+			used, err := s.asker.InUse(ctx, q.Interface, q.Address, linkAnswerWait)
+			if err != nil {
+				log.FromContext(ctx).Error(err, "cannot ask the link who holds the address", "address", q.Address.String(), "interface", q.Interface)
+				return
+			}
+			free[i] = !used
+		})
+	}
+	wg.Wait()
+	out := map[netip.Addr]bool{}
+	for i, q := range qs {
+		out[q.Address] = free[i]
+		log.FromContext(ctx).Info("asked the link who holds the address", "address", q.Address.String(), "interface", q.Interface, "heldElsewhere", !free[i])
+	}
+	return out
 }
 
 // observe reads everything Decide needs; fresh reads the VirtualIPs from the API server

@@ -63,3 +63,59 @@ func TestAPIOutage(t *testing.T) {
 	// The takeover's Event, recorded during the outage, reaches the API once it is back.
 	e.waitEvent("VirtualIP", "web", "TakenOver", 30*time.Second)
 }
+
+// During an API outage, the owner is cut off for longer than fence-after: it fences itself
+// (releases its VIPs), and on its return it cannot read the VirtualIPs from the API server
+// to learn whether they moved. Nobody publishes moves while the API server is down; the
+// only other possible holder is a standby that took a VIP over, and its kernel answers for
+// the address. So the returning owner asks the link and binds what nobody holds: the VIP
+// answers again within a few seconds, not when the API server returns. Cut off by a
+// partition (every link) and by its own link going down, each shorter and longer than a
+// takeover needs.
+func TestOwnerBackFromIsolationDuringAnAPIOutageServesAgain(t *testing.T) {
+	v4 := lab.VIPv4(61)
+	e, _ := newWebEnv(t, 3, v4)
+	time.Sleep(2 * time.Second) // standbys reported, statuses settled
+	rec := e.record(v4, 4*time.Minute)
+	e.waitSteady(rec, 50)
+	_, resume := e.stopAPIServer()
+	defer resume()
+	time.Sleep(3 * time.Second) // the agents find the API server gone (2 s for takeovers)
+	for _, c := range []struct {
+		how string
+		cut time.Duration
+	}{{"partition", 1300 * time.Millisecond}, {"link down", 1300 * time.Millisecond}, {"partition", 4 * time.Second}, {"link down", 4 * time.Second}} {
+		holder := e.owner(v4, 5*time.Second)
+		var others []string
+		for _, n := range e.l.Nodes {
+			if n.Name != holder {
+				others = append(others, n.Name)
+			}
+		}
+		start := time.Now()
+		var err error
+		if c.how == "partition" {
+			if err = e.l.Partition([]string{holder}, append([]string{"cp", "client"}, others...)); err == nil {
+				time.Sleep(c.cut)
+				err = e.l.Heal()
+			}
+		} else {
+			err = e.l.FlapLink(holder, c.cut)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := time.Now()
+		answered, by := e.answeredAfter(rec, back, "", backFromIsolationBudget)
+		t.Logf("%s of %s, %v, API server down: answered by %s %v after the cut ended (%v after it began)",
+			c.how, holder, c.cut, by, answered.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		time.Sleep(2 * time.Second)
+		if h := e.nodesWith(v4); len(h) != 1 {
+			t.Errorf("%s of %s, %v: %v hold %s, want one node", c.how, holder, c.cut, h, v4)
+		}
+	}
+}
+
+// backFromIsolationBudget: a node back from isolation waits unsureWait (2 s) for the API
+// server, asks the link (300 ms), binds and announces; the rest is room for a busy machine.
+const backFromIsolationBudget = 6 * time.Second
