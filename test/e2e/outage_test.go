@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/test/lab"
 )
 
@@ -112,6 +115,44 @@ func TestOwnerBackFromIsolationDuringAnAPIOutageServesAgain(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		if h := e.nodesWith(v4); len(h) != 1 {
 			t.Errorf("%s of %s, %v: %v hold %s, want one node", c.how, holder, c.cut, h, v4)
+		}
+	}
+}
+
+// A VIP only its owner may hold (nodeSelector): while the API server is down, no standby
+// can take it over when the owner is cut off, so nobody answers for it on the owner's
+// return and the owner binds it again itself, before the API server returns.
+func TestOwnerBackFromIsolationDuringAnAPIOutageBindsWhatNobodyHolds(t *testing.T) {
+	e := newVigilEnv(t, 3)
+	v4, v6 := lab.VIPv4(62), lab.VIPv6(62)
+	onlyNodeA := func(v *vigilv1.VirtualIP) {
+		v.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/hostname": "node-a"}}
+	}
+	e.apply(webVIP("solo4", v4, onlyNodeA))
+	e.apply(webVIP("solo6", v6, onlyNodeA))
+	e.waitAnswer(v4, "node-a", 10*time.Second)
+	e.waitAnswer(v6, "node-a", 10*time.Second)
+	recs := []*lab.Recorder{e.record(v4, 2*time.Minute), e.record(v6, 2*time.Minute)}
+	_, resume := e.stopAPIServer()
+	defer resume()
+	time.Sleep(3 * time.Second)
+	for _, how := range []string{"partition", "link down"} {
+		var err error
+		if how == "partition" {
+			if err = e.l.Partition([]string{"node-a"}, []string{"cp", "client", "node-b", "node-c"}); err == nil {
+				time.Sleep(2 * time.Second)
+				err = e.l.Heal()
+			}
+		} else {
+			err = e.l.FlapLink("node-a", 2*time.Second)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := time.Now()
+		for i, rec := range recs {
+			answered, by := e.answeredAfter(rec, back, "node-a", backFromIsolationBudget)
+			t.Logf("%s of node-a for 2s, API server down: %s answered by %s %v after node-a was back", how, []netip.Addr{v4, v6}[i], by, answered.Round(time.Millisecond))
 		}
 	}
 }
