@@ -16,11 +16,7 @@ import (
 // the middle of the outage still fails over (see docs/concepts.md, "API outage").
 func TestAPIOutage(t *testing.T) {
 	v4 := lab.VIPv4(60)
-	e, owner := newWebEnv(t, 3, v4)
-	time.Sleep(2 * time.Second) // standbys reported, statuses settled
-	rec := e.record(v4, 3*time.Minute)
-	e.waitSteady(rec, 50)
-	outage, resume := e.stopAPIServer()
+	e, owner, rec, outage, resume := servingThroughAnAPIOutage(t, v4, 3*time.Minute)
 
 	// 30 s of outage: the owner keeps serving, nothing fails.
 	time.Sleep(30 * time.Second)
@@ -77,11 +73,7 @@ func TestAPIOutage(t *testing.T) {
 // takeover needs.
 func TestOwnerBackFromIsolationDuringAnAPIOutageServesAgain(t *testing.T) {
 	v4 := lab.VIPv4(61)
-	e, _ := newWebEnv(t, 3, v4)
-	time.Sleep(2 * time.Second) // standbys reported, statuses settled
-	rec := e.record(v4, 4*time.Minute)
-	e.waitSteady(rec, 50)
-	_, resume := e.stopAPIServer()
+	e, _, rec, _, resume := servingThroughAnAPIOutage(t, v4, 4*time.Minute)
 	defer resume()
 	time.Sleep(3 * time.Second) // the agents find the API server gone (2 s for takeovers)
 	for _, c := range []struct {
@@ -155,6 +147,19 @@ func TestOwnerBackFromIsolationDuringAnAPIOutageBindsWhatNobodyHolds(t *testing.
 			t.Logf("%s of node-a for 2s, API server down: %s answered by %s %v after node-a was back", how, []netip.Addr{v4, v6}[i], by, answered.Round(time.Millisecond))
 		}
 	}
+}
+
+// servingThroughAnAPIOutage serves a web VirtualIP at v4 on 3 nodes, records the client's
+// requests for d once steady, and stops the API server: it returns the lab, the owner, the
+// recorder, when the outage began and how to end it.
+func servingThroughAnAPIOutage(t *testing.T, v4 netip.Addr, d time.Duration) (*env, string, *lab.Recorder, time.Time, func()) {
+	t.Helper()
+	e, owner := newWebEnv(t, 3, v4)
+	time.Sleep(2 * time.Second) // standbys reported, statuses settled
+	rec := e.record(v4, d)
+	e.waitSteady(rec, 50)
+	outage, resume := e.stopAPIServer()
+	return e, owner, rec, outage, resume
 }
 
 // backFromIsolationBudget: a node back from isolation waits unsureWait (2 s) for the API
