@@ -34,23 +34,14 @@ func serveLines(t *testing.T, ns netns.NsHandle, name string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	go lab.ServeEach(ln, func(c net.Conn) {
+		r := bufio.NewScanner(c)
+		for r.Scan() {
+			if _, err := fmt.Fprintln(c, name); err != nil {
 				return
 			}
-			go func() {
-				defer func() { _ = c.Close() }()
-				r := bufio.NewScanner(c)
-				for r.Scan() {
-					if _, err := fmt.Fprintln(c, name); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
+	})
 }
 
 // ask sends one line on c and returns the answer.

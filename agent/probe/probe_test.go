@@ -51,18 +51,6 @@ func (p *probeLab) listen(t *testing.T, addr string) net.Listener {
 	return ln
 }
 
-// acceptAndClose accepts every connection and closes it at once, until ln is closed: a
-// service a TCP check finds up.
-func acceptAndClose(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		_ = c.Close()
-	}
-}
-
 func check(name string, timeout time.Duration) vigilv1.HealthCheck {
 	return vigilv1.HealthCheck{Name: name, Interval: metav1.Duration{Duration: time.Second}, Timeout: &metav1.Duration{Duration: timeout},
 		FailureThreshold: 3, SuccessThreshold: 1}
@@ -151,24 +139,15 @@ func TestHTTPProbe(t *testing.T) {
 	// something that is not HTTP.
 	raw := p.listen(t, "127.0.0.1:8082")
 	t.Cleanup(func() { _ = raw.Close() })
-	go func() {
-		for {
-			c, err := raw.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer func() { _ = c.Close() }()
-				buf := make([]byte, 1024)
-				n, _ := c.Read(buf)
-				if strings.Contains(string(buf[:n]), "GET /early-hints ") {
-					_, _ = c.Write([]byte("HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"))
-					return
-				}
-				_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n"))
-			}()
+	go lab.ServeEach(raw, func(c net.Conn) {
+		buf := make([]byte, 1024)
+		n, _ := c.Read(buf)
+		if strings.Contains(string(buf[:n]), "GET /early-hints ") {
+			_, _ = c.Write([]byte("HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"))
+			return
 		}
-	}()
+		_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n"))
+	})
 	trusted := x509.NewCertPool()
 	trusted.AddCert(tlsSrv.Certificate())
 	withCA := p.env
@@ -290,7 +269,7 @@ func TestManagerReportsTransitionsWithHysteresis(t *testing.T) {
 	tr := &transitions{}
 	m := probe.NewManager(p.env, logr.Discard(), tr.record)
 	ln := p.listen(t, "127.0.0.1:9000")
-	go acceptAndClose(ln)
+	go lab.ServeEach(ln, func(net.Conn) {}) // a service a TCP check finds up
 	interval := 100 * time.Millisecond
 	c := vigilv1.HealthCheck{Name: "svc", TCP: &vigilv1.TCPCheck{Host: "127.0.0.1", Port: 9000},
 		Interval: metav1.Duration{Duration: interval}, FailureThreshold: 3, SuccessThreshold: 2}
@@ -406,7 +385,7 @@ func TestANewCheckOnARunningProbeTakesItsVerdict(t *testing.T) {
 	defer m.Stop()
 	ln := p.listen(t, "127.0.0.1:9101")
 	defer func() { _ = ln.Close() }()
-	go acceptAndClose(ln)
+	go lab.ServeEach(ln, func(net.Conn) {}) // a service a TCP check finds up
 	mk := func(rise int32) vigilv1.HealthCheck {
 		return vigilv1.HealthCheck{Name: "svc", TCP: &vigilv1.TCPCheck{Host: "127.0.0.1", Port: 9101},
 			Interval: metav1.Duration{Duration: 10 * time.Second}, FailureThreshold: 3, SuccessThreshold: rise}

@@ -23,10 +23,8 @@ func benchApply(fs *flag.FlagSet, args []string) error {
 	variants := fs.String("variants", strings.Join(bench.ApplyVariants, ","), "comma-separated variants: tcp-check (the failover benchmark's check), no-checks")
 	fs.DurationVar(&o.Pause, "pause", 200*time.Millisecond, "pause between a VIP's first answer and the next create")
 	fs.StringVar(&o.Bin, "vigil", "", "vigil binary (default: built from this tree)")
-	out := fs.String("out", "docs/bench/apply.json", "JSON results")
-	doc := fs.String("doc", "docs/benchmarks.md", "Markdown page whose apply table is regenerated")
-	logs := fs.String("logs", "", "directory to copy the lab's process logs to before teardown")
-	limit := fs.Duration("max", 20*time.Minute, "the whole command is stopped after this (the lab torn down)")
+	rf := addReportFlags(fs, "docs/bench/apply.json", "JSON results", "apply", "the lab's process logs")
+	out, doc, logs, limit := rf.out, rf.doc, rf.logs, rf.limit
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,10 +66,9 @@ func benchScale(fs *flag.FlagSet, args []string) error {
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "longest wait for every VIP to be Ready and answering")
 	fs.StringVar(&o.Bin, "vigil", "", "vigil binary (default: built from this tree)")
 	failover := fs.String("failover", "docs/bench/failover.json", "failover results: Vigil's node-crash p99 is the crash goal's baseline")
-	out := fs.String("out", "docs/bench/scale.json", "JSON results (runs of other sizes are kept)")
-	doc := fs.String("doc", "docs/benchmarks.md", "Markdown page whose scale table is regenerated")
-	logs := fs.String("logs", "", "directory to copy each run's process logs and audit log to (a subdirectory per run) before teardown")
-	limit := fs.Duration("max", 20*time.Minute, "the whole command is stopped after this (the lab torn down)")
+	rf := addReportFlags(fs, "docs/bench/scale.json", "JSON results (runs of other sizes are kept)", "scale",
+		"each run's process logs and audit log (a subdirectory per run)")
+	out, doc, logs, limit := rf.out, rf.doc, rf.logs, rf.limit
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,7 +79,7 @@ func benchScale(fs *flag.FlagSet, args []string) error {
 	deadline := time.Now().Add(*limit)
 	if rows, err := bench.ReadResults(*failover); err == nil {
 		for _, r := range rows {
-			if r.System == "vigil" && r.Scenario == bench.ScenarioNodeCrash {
+			if r.System == "vigil" && r.Scenario == bench.ScenarioNodeCrash && r.LabNodes() == 3 {
 				o.SingleVIPCrashP99ms = r.P99ms
 			}
 		}

@@ -123,3 +123,18 @@ func inNSCombined(ns string, name string, args ...string) (string, error) {
 	}
 	return string(out), nil
 }
+
+// ServeEach accepts connections on ln until it is closed, and serves each in a goroutine
+// of its own with handle, closing it afterwards: a test's service with its own protocol.
+func ServeEach(ln net.Listener, handle func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer func() { _ = c.Close() }()
+			handle(c)
+		}()
+	}
+}
