@@ -335,36 +335,56 @@ func scaleBurst(ctx context.Context, l *lab.Lab, o ScaleOptions, vips []scaleVIP
 	}
 	r.CreateS = round1(time.Since(t0).Seconds())
 	o.Logf("%d VirtualIPs created in %.1f s", len(vips), r.CreateS)
+	answered, err := awaitBurst(ctx, o, sweep, w, names, t0, r)
+	if err != nil {
+		return err
+	}
+	burstFigures(l, w, names, t0, answered, before, r)
+	o.Logf("all owned after %.1f s, all Ready after %.1f s (p50 %.1f s), all answering after %.1f s (p50 %.1f s); %d to %d VIPs per agent",
+		r.TimeToAllOwnedS, r.TimeToAllReadyS, r.ReadyP50S, r.TimeToAllAnswerS, r.AnswerP50S, r.VIPsPerAgentMin, r.VIPsPerAgentMax)
+	o.Logf("during the burst: controller %.1f s of CPU, kube-apiserver %.1f s, each agent %.1f s (mean); %d writes: %v",
+		r.BurstControllerS, r.BurstAPIServerS, r.BurstAgentMeanS, r.BurstWrites, r.BurstWritesByWhat)
+	return nil
+}
+
+// awaitBurst polls the sweep and the watch until every VIP is Ready and answers (or
+// o.Timeout passes, counted in r) and returns when each first answered.
+func awaitBurst(ctx context.Context, o ScaleOptions, sweep *lab.Sweep, w *vipWatch, names []string, t0 time.Time, r *ScaleRun) ([]time.Time, error) {
 	deadline := t0.Add(o.Timeout)
 	var answered []time.Time
 	lastLog := time.Now()
 	for {
 		samples, err := sweep.Samples()
 		if err != nil {
-			return err
+			return answered, err
 		}
-		answered = lab.FirstAnswers(samples, len(vips))
+		answered = lab.FirstAnswers(samples, len(names))
 		owned, ready := w.times(names)
 		nOwned, nReady, nAnswered := countSet(owned), countSet(ready), countSet(answered)
-		if nReady == len(vips) && nAnswered == len(vips) {
+		if nReady == len(names) && nAnswered == len(names) {
 			break
 		}
 		if time.Since(lastLog) >= 5*time.Second {
-			o.Logf("+%.0f s: %d owned, %d Ready, %d answering of %d", time.Since(t0).Seconds(), nOwned, nReady, nAnswered, len(vips))
+			o.Logf("+%.0f s: %d owned, %d Ready, %d answering of %d", time.Since(t0).Seconds(), nOwned, nReady, nAnswered, len(names))
 			lastLog = time.Now()
 		}
 		if err := w.Err(); err != nil {
-			return fmt.Errorf("watching VirtualIPs: %w", err)
+			return answered, fmt.Errorf("watching VirtualIPs: %w", err)
 		}
 		if time.Now().After(deadline) {
-			r.NotReady, r.NotAnswering = len(vips)-nReady, len(vips)-nAnswered
+			r.NotReady, r.NotAnswering = len(names)-nReady, len(names)-nAnswered
 			o.Logf("not all Ready and answering after %v: %d not Ready, %d not answering", o.Timeout, r.NotReady, r.NotAnswering)
 			break
 		}
 		if err := sleepCtx(ctx, sweepPoll); err != nil {
-			return err
+			return answered, err
 		}
 	}
+	return answered, nil
+}
+
+// burstFigures fills r with the burst's times, CPU, spread and API writes.
+func burstFigures(l *lab.Lab, w *vipWatch, names []string, t0 time.Time, answered []time.Time, before vigilUsage, r *ScaleRun) {
 	after := readVigil(l)
 	owned, ready := w.times(names)
 	r.TimeToAllOwnedS, _ = spanFrom(t0, owned)
@@ -391,11 +411,6 @@ func scaleBurst(ctx context.Context, l *lab.Lab, o ScaleOptions, vips []scaleVIP
 			}
 		}
 	}
-	o.Logf("all owned after %.1f s, all Ready after %.1f s (p50 %.1f s), all answering after %.1f s (p50 %.1f s); %d to %d VIPs per agent",
-		r.TimeToAllOwnedS, r.TimeToAllReadyS, r.ReadyP50S, r.TimeToAllAnswerS, r.AnswerP50S, r.VIPsPerAgentMin, r.VIPsPerAgentMax)
-	o.Logf("during the burst: controller %.1f s of CPU, kube-apiserver %.1f s, each agent %.1f s (mean); %d writes: %v",
-		r.BurstControllerS, r.BurstAPIServerS, r.BurstAgentMeanS, r.BurstWrites, r.BurstWritesByWhat)
-	return nil
 }
 
 // createAll creates the VirtualIPs with workers in parallel.
