@@ -164,7 +164,13 @@ func (s *nodeSync) askLink(ctx context.Context, qs []LinkQuestion) map[netip.Add
 	out := map[netip.Addr]bool{}
 	for i, q := range qs {
 		out[q.Address] = free[i]
-		log.FromContext(ctx).Info("asked the link who holds the address", "address", q.Address.String(), "interface", q.Interface, "heldElsewhere", !free[i])
+		// Asked again at every look while the API server stays away: only the answer that
+		// lets this node bind is news.
+		l := log.FromContext(ctx).V(1)
+		if free[i] {
+			l = log.FromContext(ctx)
+		}
+		l.Info("asked the link who holds the address", "address", q.Address.String(), "interface", q.Interface, "heldElsewhere", !free[i])
 	}
 	return out
 }
