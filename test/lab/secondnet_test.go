@@ -30,6 +30,19 @@ func TestSecondNetwork(t *testing.T) {
 		body, err := l.Get(ctx, url(a), 300*time.Millisecond)
 		return err == nil && body == n.Name
 	}
+	// A link that comes back answers once the client's neighbour entry, failed while the
+	// carrier was lost, is resolved again: a few round trips, longer on a busy machine.
+	answersSoon := func(n *Member, a fmt.Stringer) bool {
+		for deadline := time.Now().Add(3 * time.Second); ; {
+			if answers(n, a) {
+				return true
+			}
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	for _, n := range l.Nodes {
 		if !answers(n, n.SecondIPv4) || !answers(n, n.SecondIPv6) {
 			t.Errorf("%s does not answer on %s / %s", n.Name, n.SecondIPv4, n.SecondIPv6)
@@ -48,8 +61,8 @@ func TestSecondNetwork(t *testing.T) {
 	if err := l.SetCarrier(node.Name, SecondInterface, true); err != nil {
 		t.Fatal(err)
 	}
-	if !answers(node, node.SecondIPv4) {
-		t.Errorf("%s does not answer on eth1 once its carrier is back", node.Name)
+	if !answersSoon(node, node.SecondIPv4) {
+		t.Errorf("%s does not answer on eth1 within 3s of its carrier coming back", node.Name)
 	}
 	if err := l.CrashNode(node.Name); err != nil {
 		t.Fatal(err)
@@ -60,8 +73,8 @@ func TestSecondNetwork(t *testing.T) {
 	if err := l.RestoreNode(node.Name); err != nil {
 		t.Fatal(err)
 	}
-	if !answers(node, node.SecondIPv6) {
-		t.Errorf("restored %s does not answer on eth1", node.Name)
+	if !answersSoon(node, node.SecondIPv6) {
+		t.Errorf("restored %s does not answer on eth1 within 3s", node.Name)
 	}
 	if err := l.SetCarrier("cp", SecondInterface, false); err == nil {
 		t.Error("the control plane has no eth1, yet SetCarrier accepted it")
