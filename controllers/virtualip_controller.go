@@ -352,13 +352,11 @@ func OlderWithSameAddress(vip *vigilv1.VirtualIP, all []vigilv1.VirtualIP) strin
 	return oldest.Name
 }
 
-// SetupWithManager registers the reconciler: every VirtualIP is looked at again when an
-// agent reports, a node changes, the API server's endpoints change, liveness may have
-// changed, or a VirtualIP with the same address changes.
+// SetupWithManager registers the reconciler. A VirtualIP is looked at again when it
+// changes, when an agent's report on it changes, or when a VirtualIP with the same address
+// changes; every VirtualIP when liveness may have changed (a dead owner's first), a node
+// changes what an election reads of it, or the API server's endpoints change (enqueue.go).
 func (r *VirtualIPReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	all := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-		return r.allVIPs(ctx)
-	})
 	apiServerOnly := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		s, ok := o.(*discoveryv1.EndpointSlice)
 		return ok && isAPIServerSlice(s)
@@ -368,11 +366,11 @@ func (r *VirtualIPReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("virtualip").
 		WithOptions(controller.Options{MaxConcurrentReconciles: reconcileWorkers}).
 		Watches(&vigilv1.VirtualIP{}, handler.EnqueueRequestsFromMapFunc(r.sameAddress)).
-		Watches(&vigilv1.NodeAgent{}, all).
-		Watches(&corev1.Node{}, all).
-		Watches(&discoveryv1.EndpointSlice{}, all, builder.WithPredicates(apiServerOnly))
+		Watches(&vigilv1.NodeAgent{}, r.agentEvents()).
+		Watches(&corev1.Node{}, r.nodeEvents()).
+		Watches(&discoveryv1.EndpointSlice{}, r.allEvents(), builder.WithPredicates(apiServerOnly))
 	if r.Wake != nil {
-		b = b.WatchesRawSource(source.Channel(r.Wake, all))
+		b = b.WatchesRawSource(source.Channel(r.Wake, r.allEvents()))
 	}
 	return b.Complete(r)
 }
@@ -386,19 +384,6 @@ func CacheOptions() cache.Options {
 			Label:      labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: apiServerService}),
 		},
 	}}
-}
-
-func (r *VirtualIPReconciler) allVIPs(ctx context.Context) []reconcile.Request {
-	var vips vigilv1.VirtualIPList
-	if err := r.Client.List(ctx, &vips); err != nil {
-		log.FromContext(ctx).Error(err, "listing VirtualIPs")
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(vips.Items))
-	for i := range vips.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: vips.Items[i].Name}})
-	}
-	return reqs
 }
 
 func (r *VirtualIPReconciler) sameAddress(ctx context.Context, obj client.Object) []reconcile.Request {
