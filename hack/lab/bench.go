@@ -50,6 +50,11 @@ func benchFailover(fs *flag.FlagSet, args []string) error {
 					}
 				}()
 			}
+			if lab.NeighbourTableFull(len(l.Nodes)) {
+				if err := l.PinNeighbours(); err != nil {
+					return err
+				}
+			}
 			if err := sys.Start(l); err != nil {
 				return err
 			}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -211,7 +209,7 @@ func RunScale(ctx context.Context, l *lab.Lab, o ScaleOptions) (ScaleRun, error)
 		return r, fmt.Errorf("routing the scale VIPs from the client: %w", err)
 	}
 	if o.PinNeighbours {
-		if err := pinNeighbours(l); err != nil {
+		if err := l.PinNeighbours(); err != nil {
 			return r, err
 		}
 		r.PinnedNeighbours = true
@@ -238,46 +236,6 @@ func RunScale(ctx context.Context, l *lab.Lab, o ScaleOptions) (ScaleRun, error)
 	}
 	r.NeighbourTableOverflows = neighbourOverflows() - overflowsBefore
 	return r, nil
-}
-
-// pinNeighbours writes, in every member's namespace (nodes, control plane, client), a
-// permanent IPv4 neighbour entry for every other member's eth0. The kernel's neighbour
-// table is one for the whole machine (gc_thresh3: 1024 entries per family), while in a
-// cluster each machine has its own: 50 nodes gossiping with each other need about 2,500
-// entries, and a full table drops packets (memberlist probes among them). Permanent
-// entries do not count toward that limit (Linux 4.19 on). The VIPs' entries stay dynamic:
-// an owner's announcement must still move them.
-func pinNeighbours(l *lab.Lab) error {
-	members := append([]*lab.Member{l.ControlPlane, l.Client}, l.Nodes...)
-	macs := make([]string, len(members))
-	for i, m := range members {
-		out, err := l.Exec(m.Name, "ip", "-br", "link", "show", "dev", lab.NodeInterface)
-		if err != nil {
-			return fmt.Errorf("reading the hardware address of %s: %w", m.Name, err)
-		}
-		if f := strings.Fields(out); len(f) >= 3 {
-			macs[i] = f[2]
-		}
-		if _, err := net.ParseMAC(macs[i]); err != nil {
-			return fmt.Errorf("hardware address of %s in %q: %w", m.Name, out, err)
-		}
-	}
-	for i, m := range members {
-		var batch strings.Builder
-		for j, other := range members {
-			if j != i {
-				fmt.Fprintf(&batch, "neigh replace %s lladdr %s nud permanent dev %s\n", other.IPv4, macs[j], lab.NodeInterface)
-			}
-		}
-		path := filepath.Join(l.RunDir, "neighbours-"+m.Name+".batch")
-		if err := os.WriteFile(path, []byte(batch.String()), 0o644); err != nil {
-			return err
-		}
-		if out, err := l.Exec(m.Name, "ip", "-batch", path); err != nil {
-			return fmt.Errorf("pinning the neighbours of %s: %w: %s", m.Name, err, out)
-		}
-	}
-	return nil
 }
 
 // startScaleVigil starts the controller and the agents, waits until they are ready and

@@ -63,7 +63,8 @@ func (v *Vigil) Start(l *lab.Lab) error {
 			return err
 		}
 	}
-	if err := l.WaitForVigil(30 * time.Second); err != nil {
+	// The agents start one after another: a larger lab takes longer.
+	if err := l.WaitForVigil(30*time.Second + time.Duration(len(l.Nodes))*time.Second); err != nil {
 		return err
 	}
 	c, err := l.KubeClient()
