@@ -53,6 +53,7 @@ type Observation struct {
 	// NodeLabels are the labels of this node's Node.
 	NodeLabels map[string]string
 	// VIPs are the VirtualIPs, from the cache or (Fresh) read from the API server itself.
+	// VIPs and Agents are the cache's own objects: read them, never modify them.
 	VIPs  []vigilv1.VirtualIP
 	Fresh bool
 	// Agents are the NodeAgents (the new owner's report ends a make-before-break hold).

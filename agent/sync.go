@@ -185,7 +185,9 @@ func (s *nodeSync) observe(ctx context.Context, fresh bool) (Observation, error)
 	if fresh {
 		reader = s.reader
 	}
-	if err := reader.List(ctx, &list); err != nil {
+	// The lists are the cache's own objects, not copies: Decide only reads them, and every
+	// NodeAgent reports on every VIP, so a copy per sync was nodes × VIPs reports.
+	if err := reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return in, fmt.Errorf("listing VirtualIPs: %w", err)
 	}
 	var node corev1.Node
@@ -193,7 +195,7 @@ func (s *nodeSync) observe(ctx context.Context, fresh bool) (Observation, error)
 		return in, fmt.Errorf("reading Node %s: %w", s.node, err)
 	}
 	var agents vigilv1.NodeAgentList
-	if err := s.client.List(ctx, &agents); err != nil {
+	if err := s.client.List(ctx, &agents, client.UnsafeDisableDeepCopy); err != nil {
 		return in, fmt.Errorf("listing NodeAgents: %w", err)
 	}
 	links, err := s.links.Links()

@@ -130,7 +130,7 @@ func (r *VirtualIPReconciler) allEvents() handler.Funcs {
 // the queue has priorities, ahead of what is already waiting.
 func (r *VirtualIPReconciler) enqueueAll(ctx context.Context, q requestQueue) {
 	var vips vigilv1.VirtualIPList
-	if err := r.Client.List(ctx, &vips); err != nil {
+	if err := r.Client.List(ctx, &vips, client.UnsafeDisableDeepCopy); err != nil {
 		log.FromContext(ctx).Error(err, "listing VirtualIPs")
 		return
 	}
