@@ -439,8 +439,12 @@ func keepsConnections(v *vigilv1.VirtualIP) bool {
 // eligibility is the node's report on one selected VirtualIP.
 func eligibility(v *vigilv1.VirtualIP, in Observation, iface string, ifaceErr error) vigilv1.VIPEligibility {
 	h, ok := in.Health[v.Name]
-	if !ok { // the checks are not even set up yet
-		h = probe.Health{Eligible: len(v.Spec.HealthChecks) == 0, Unknown: len(v.Spec.HealthChecks) > 0, Reason: vigilv1.NoVerdictYet}
+	switch {
+	case ok:
+	case len(v.Spec.HealthChecks) == 0: // nothing to wait for
+		h = probe.Health{Eligible: true}
+	default: // the checks are not even set up yet
+		h = probe.Health{Unknown: true, Reason: vigilv1.NoVerdictYet}
 	}
 	rep := vigilv1.VIPEligibility{Name: v.Name, UID: v.UID, Eligible: h.Eligible, Pending: h.Unknown, Reason: h.Reason, Interface: iface,
 		HardwareAddress: hardwareAddr(in.Links, iface)}

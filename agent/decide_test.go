@@ -364,6 +364,22 @@ func TestDecide(t *testing.T) {
 					t.Errorf("report %+v, checks %v", r, d.Checks)
 				}
 			}},
+		{name: "checks not set up yet: pending, no verdict yet", hold: "",
+			in: with(observation(vipOf("b", 4)), func(o *Observation) { delete(o.Health, "web") }),
+			check: func(t *testing.T, d Decision) {
+				if r := d.Report[0]; r.Eligible || !r.Pending || r.Reason != vigilv1.NoVerdictYet {
+					t.Errorf("report %+v: want pending, %q", r, vigilv1.NoVerdictYet)
+				}
+			}},
+		{name: "no checks: eligible at once, with no reason to give", hold: "",
+			in: with(observation(with2(vipOf("b", 4), func(v *vigilv1.VirtualIP) { v.Spec.HealthChecks = nil })), func(o *Observation) {
+				delete(o.Health, "web")
+			}),
+			check: func(t *testing.T, d Decision) {
+				if r := d.Report[0]; !r.Eligible || r.Pending || r.Reason != "" {
+					t.Errorf("report %+v: want eligible, not pending, no reason", r)
+				}
+			}},
 		{name: "a node the nodeSelector leaves out runs no checks and reports nothing", hold: "",
 			in: observation(with2(vipOf("b", 4), func(v *vigilv1.VirtualIP) {
 				v.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"zone": "edge"}}
