@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -8,9 +9,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
 	"vigil.dev/vigil/internal/membership"
+	"vigil.dev/vigil/internal/scheme"
 )
 
 // Reports are written as "name:eligible" ("web:1", "db:0"), "name:epoch3" for a report
@@ -108,5 +114,58 @@ func TestNodeElectionChanged(t *testing.T) {
 		if got := NodeElectionChanged(&base, updated); got != tc.want {
 			t.Errorf("%s: NodeElectionChanged = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A death wakes every VirtualIP: the dead owner's are handed out first, ahead of work
+// already waiting, and the others (a standby list to rewrite) only after
+// standbyRewriteDelay.
+func TestEnqueueAllPutsTheDeadOwnersVIPsFirst(t *testing.T) {
+	vip := func(name, owner string) vigilv1.VirtualIP {
+		return vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: vigilv1.VirtualIPStatus{Owner: owner}}
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithLists(&vigilv1.VirtualIPList{Items: []vigilv1.VirtualIP{
+		vip("a1", "a"), vip("b1", "b"), vip("a2", "a"), vip("b2", "b"), vip("none", ""),
+	}}).Build()
+	members := map[string]membership.State{"a": {Alive: true}, "b": {Alive: false}}
+	r := &VirtualIPReconciler{Client: c, Members: func() map[string]membership.State { return members }}
+	q := priorityqueue.New[reconcile.Request]("test")
+	defer q.ShutDown()
+	q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: "waiting-before"}})
+
+	r.enqueueAll(context.Background(), q)
+	var first []string
+	for range 3 {
+		req, _ := q.Get()
+		first = append(first, req.Name)
+		q.Done(req)
+	}
+	if !slices.Equal(first[:2], []string{"b1", "b2"}) || first[2] != "waiting-before" {
+		t.Errorf("handed out first %v; want b1, b2 (owner dead), then what waited before", first)
+	}
+	if n := q.Len(); n != 0 {
+		t.Errorf("%d VIPs ready at once besides the dead owner's; want them after %v", n, standbyRewriteDelay)
+	}
+	deadline := time.Now().Add(standbyRewriteDelay + 2*time.Second)
+	var rest []string
+	for len(rest) < 3 && time.Now().Before(deadline) {
+		if q.Len() == 0 {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		req, _ := q.Get()
+		rest = append(rest, req.Name)
+		q.Done(req)
+	}
+	slices.Sort(rest)
+	if !slices.Equal(rest, []string{"a1", "a2", "none"}) {
+		t.Errorf("after the delay: %v; want a1, a2, none", rest)
+	}
+
+	// With every owner alive (a node coming back), nothing waits.
+	members["b"] = membership.State{Alive: true}
+	r.enqueueAll(context.Background(), q)
+	if n := q.Len(); n != 5 {
+		t.Errorf("%d VIPs ready when no owner is dead; want all 5 at once", n)
 	}
 }
