@@ -9,19 +9,29 @@ import (
 	"vigil.dev/vigil/internal/membership"
 )
 
+// heartbeatAfterDeath is how long after a death notice a heartbeat must be seen to
+// count as a sign of life. The controller dates a heartbeat when it sees it change (the
+// liveness watcher looks every livenessCheckEvery), so a heartbeat written just before a
+// crash can be seen just after the node fell silent: in the lab, a heartbeat written 80 ms
+// before node-a's first unanswered echo request was dated after it, and node-a's 20 VIPs
+// stayed on the dead node for 5.3 s. An agent really alive writes again within its
+// heartbeat interval, and memberlist says alive again sooner.
+const heartbeatAfterDeath = 2 * livenessCheckEvery
+
 // AgentAlive decides whether a node's agent is alive. Every time it compares is this
 // controller's own: heartbeatSeen is when the controller saw the agent's heartbeat change
 // (not the time the agent wrote, which comes from another machine's clock).
 // memberlist, when it knows the node, is first-hand and fast: alive is alive, even if the
 // agent cannot reach the API server (an API outage must not move VIPs), and dead is dead
-// unless a heartbeat was seen since (it came back, and memberlist has not caught up).
-// Without memberlist the heartbeat decides: seen changing within timeout is alive.
+// unless a heartbeat was seen more than heartbeatAfterDeath after the death (it came back,
+// and memberlist has not caught up). Without memberlist the heartbeat decides: seen
+// changing within timeout is alive.
 func AgentAlive(heartbeatSeen time.Time, member *membership.State, now time.Time, timeout time.Duration) bool {
 	if member != nil {
 		if member.Alive {
 			return true
 		}
-		if !heartbeatSeen.After(member.Since) {
+		if !heartbeatSeen.After(member.Since.Add(heartbeatAfterDeath)) {
 			return false
 		}
 	}

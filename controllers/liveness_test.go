@@ -27,6 +27,8 @@ func TestAgentAlive(t *testing.T) {
 		{"memberlist alive, stale heartbeat (API outage): alive", stale, &membership.State{Alive: true, Since: stale}, true},
 		{"memberlist dead after the last heartbeat: dead at once", fresh, &membership.State{Alive: false, Since: now.Add(-time.Second)}, false},
 		{"memberlist dead, but a heartbeat since: alive", now.Add(-time.Second), &membership.State{Alive: false, Since: now.Add(-3 * time.Second)}, true},
+		{"a heartbeat seen 300 ms after the death notice may have been written before it: dead",
+			now.Add(-time.Second), &membership.State{Alive: false, Since: now.Add(-1300 * time.Millisecond)}, false},
 		{"memberlist dead long ago, heartbeat since but stale", stale, &membership.State{Alive: false, Since: now.Add(-2 * time.Minute)}, false},
 	}
 	for _, tc := range cases {

@@ -75,3 +75,25 @@ func describe(nodes map[string]string) string {
 	}
 	return b.String()
 }
+
+func TestKeepSilentSince(t *testing.T) {
+	at := func(s int) time.Time { return time.Date(2026, 11, 29, 10, 0, s, 0, time.UTC) }
+	cases := []struct {
+		name        string
+		before, now map[string]time.Time
+		want        map[string]time.Time
+	}{
+		{"a long silence keeps its start, though the history dates it later",
+			map[string]time.Time{"a": at(1)}, map[string]time.Time{"a": at(6)}, map[string]time.Time{"a": at(1)}},
+		{"a node that falls silent is dated by the history",
+			map[string]time.Time{}, map[string]time.Time{"a": at(6)}, map[string]time.Time{"a": at(6)}},
+		{"a node that answered in between starts a new silence",
+			map[string]time.Time{"b": at(1)}, map[string]time.Time{"a": at(6)}, map[string]time.Time{"a": at(6)}},
+		{"a node answering again is not silent", map[string]time.Time{"a": at(1)}, map[string]time.Time{}, map[string]time.Time{}},
+	}
+	for _, tc := range cases {
+		if got := KeepSilentSince(tc.before, tc.now); !maps.EqualFunc(got, tc.want, time.Time.Equal) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
