@@ -55,6 +55,7 @@ type fenceWatch struct {
 	apiOK         time.Time // when the last successful read of the API server ended
 	apiFailing    bool      // the last read failed
 	minoritySince time.Time // zero while a majority is seen
+	gossiping     bool      // memberlist runs here (else there is no majority to see)
 	majoritySince time.Time // when the current run of majority began
 	isolated      bool
 	heartbeats    map[string]heartbeatSeen
@@ -62,6 +63,7 @@ type fenceWatch struct {
 	lastPing      time.Time       // the last direct check of the peers (judge's goroutine only)
 	pinged        map[string]bool // its answers
 	spot          int             // the peer the next spot check pings
+	lost          map[string]bool // the peers unreachable at the last look (doubtful)
 }
 
 // heartbeatSeen is when this agent last saw a peer's heartbeat change (its own clock).
@@ -97,7 +99,8 @@ func (f *fenceWatch) run(ctx context.Context) {
 }
 
 // watchAPI reads the node's own NodeAgent from the API server once a second, and five
-// times a second while the node sees no majority (then a fraction of a second counts).
+// times a second while the node runs memberlist and sees no majority of its peers (then a
+// fraction of a second counts).
 func (f *fenceWatch) watchAPI(ctx context.Context) {
 	for {
 		start := time.Now()
@@ -116,8 +119,12 @@ func (f *fenceWatch) watchAPI(ctx context.Context) {
 			f.apiFailing = true
 			f.log.Error(err, "the API server does not answer")
 		}
+		// The fast pace only where a fence can follow: without memberlist (not started yet,
+		// its key not there yet) a node never fences, and 50 agents starting together read
+		// 250 times a second and overloaded the lab's API server until the controller lost
+		// its Lease — and never wrote the memberlist key.
 		every := apiCheckEvery
-		if !f.minoritySince.IsZero() {
+		if f.gossiping && !f.minoritySince.IsZero() {
 			every = apiCheckIsolated
 		}
 		f.mu.Unlock()
@@ -155,6 +162,7 @@ func (f *fenceWatch) judge(ctx context.Context, now time.Time) {
 	case lost:
 		f.minoritySince = now
 	}
+	f.gossiping = members != nil
 	isolated := Isolated(members != nil, f.minoritySince, f.apiDown(now), now, f.after)
 	changed := isolated != f.isolated
 	f.isolated = isolated
@@ -173,7 +181,8 @@ func (f *fenceWatch) judge(ctx context.Context, now time.Time) {
 func (f *fenceWatch) kickAPICheck() { chans.TrySend(f.kick, struct{}{}) }
 
 // doubtful reports whether reachability needs a direct check of every peer, at most once
-// per apiCheckIsolated: the API server does not answer, memberlist has lost a peer, or the
+// per apiCheckIsolated: the API server does not answer, memberlist has lost a peer since
+// the last look (NewlyLost), or the
 // spot check — one peer pinged per apiCheckIsolated, in turn — found one silent. (memberlist
 // exposes no suspicion, and a node cut off from the others suspects them slowly: Lifeguard
 // takes the silence for its own slowness and stretches its probes.)
@@ -186,11 +195,18 @@ func (f *fenceWatch) doubtful(agents []vigilv1.NodeAgent, reachable map[string]b
 	f.mu.Unlock()
 	peers := vigilv1.MemberlistPeers(agents, f.node)
 	names := slices.Sorted(maps.Keys(peers))
+	lost := NewlyLost(names, reachable, f.lost)
+	f.lost = map[string]bool{}
 	for _, name := range names {
 		if !reachable[name] {
-			return true
+			f.lost[name] = true
 		}
 	}
+	if lost {
+		return true
+	}
+	// The spot check goes round the peers memberlist reaches: one it has lost is known.
+	names = slices.DeleteFunc(names, func(name string) bool { return f.lost[name] })
 	if apiDown || len(names) == 0 {
 		return apiDown
 	}
@@ -198,6 +214,19 @@ func (f *fenceWatch) doubtful(agents []vigilv1.NodeAgent, reachable map[string]b
 	name := names[f.spot]
 	f.lastPing = now
 	return !f.gossip.pingAll(map[string]string{name: peers[name]})[name]
+}
+
+// NewlyLost reports whether a peer is unreachable now that was not at the last look. A peer
+// long gone (a node shut down for maintenance keeps its NodeAgent) is no news: asking every
+// peer and the API server again five times a second for as long as it stays down cost
+// each agent 5 API reads a second — 250 for 50 nodes — while one node was down. Pure.
+func NewlyLost(peers []string, reachable, lostBefore map[string]bool) bool {
+	for _, name := range peers {
+		if !reachable[name] && !lostBefore[name] {
+			return true
+		}
+	}
+	return false
 }
 
 // observeHeartbeats records, on this agent's clock, when each peer's heartbeat changed.

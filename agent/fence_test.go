@@ -87,3 +87,25 @@ func TestIsolated(t *testing.T) {
 		}
 	}
 }
+
+func TestNewlyLost(t *testing.T) {
+	peers := []string{"a", "b", "c"}
+	cases := []struct {
+		name            string
+		reachable, lost map[string]bool
+		want            bool
+	}{
+		{"every peer reached", map[string]bool{"a": true, "b": true, "c": true}, nil, false},
+		{"b lost since the last look: check every peer directly",
+			map[string]bool{"a": true, "c": true}, map[string]bool{}, true},
+		{"b lost before (shut down for maintenance): no news, no check",
+			map[string]bool{"a": true, "c": true}, map[string]bool{"b": true}, false},
+		{"b lost before, c lost now", map[string]bool{"a": true}, map[string]bool{"b": true}, true},
+		{"b back: no news", map[string]bool{"a": true, "b": true, "c": true}, map[string]bool{"b": true}, false},
+	}
+	for _, tc := range cases {
+		if got := NewlyLost(peers, tc.reachable, tc.lost); got != tc.want {
+			t.Errorf("%s: NewlyLost = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
