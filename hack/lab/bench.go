@@ -50,12 +50,7 @@ func benchFailover(fs *flag.FlagSet, args []string) error {
 					}
 				}()
 			}
-			if lab.NeighbourTableFull(len(l.Nodes)) {
-				if err := l.PinNeighbours(); err != nil {
-					return err
-				}
-			}
-			if err := sys.Start(l); err != nil {
+			if err := startSystem(l, sys); err != nil {
 				return err
 			}
 			var err error
@@ -78,6 +73,17 @@ func benchFailover(fs *flag.FlagSet, args []string) error {
 	fmt.Print(bench.Table(fresh))
 	fmt.Printf("\nresults in %s and %s\n", *out, *doc)
 	return nil
+}
+
+// startSystem starts a benchmarked system on lab l, first pinning the members' neighbour
+// entries where the lab's full mesh would overflow the machine's neighbour table.
+func startSystem(l *lab.Lab, sys bench.FailoverSystem) error {
+	if lab.NeighbourTableFull(len(l.Nodes)) {
+		if err := l.PinNeighbours(); err != nil {
+			return err
+		}
+	}
+	return sys.Start(l)
 }
 
 // benchAnnounce measures how soon a client's neighbour entry follows a VIP that moved,
