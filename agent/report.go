@@ -52,13 +52,19 @@ func newReporter(c client.Client, node string, clk clock.PassiveClock) *reporter
 // takes: a report that fails validation would never be written. Pure.
 func mergeReport(prev, next []vigilv1.VIPEligibility, now metav1.MicroTime) []vigilv1.VIPEligibility {
 	out := slices.Clone(next)
+	type key struct {
+		name string
+		uid  types.UID
+	}
+	before := make(map[key]vigilv1.VIPEligibility, len(prev))
+	for _, p := range prev {
+		before[key{p.Name, p.UID}] = p
+	}
 	for i := range out {
 		out[i].Reason = vigilv1.Truncate(out[i].Reason, vigilv1.MaxReasonLength)
 		out[i].Since = now
-		for _, p := range prev {
-			if p.Name == out[i].Name && p.UID == out[i].UID && p.Eligible == out[i].Eligible {
-				out[i].Since = p.Since
-			}
+		if p, ok := before[key{out[i].Name, out[i].UID}]; ok && p.Eligible == out[i].Eligible {
+			out[i].Since = p.Since
 		}
 	}
 	slices.SortFunc(out, func(a, b vigilv1.VIPEligibility) int { return strings.Compare(a.Name, b.Name) })

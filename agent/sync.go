@@ -271,8 +271,12 @@ func settle(d Decision, results map[string]dataplane.Result, vips []vigilv1.Virt
 	mem := d.Memory
 	mem.Bound = map[types.UID]int64{}
 	bindErrs := map[types.UID]string{}
+	byName := make(map[string]*vigilv1.VirtualIP, len(vips))
+	for i := range vips {
+		byName[vips[i].Name] = &vips[i]
+	}
 	for name, r := range results {
-		v := findVIP(vips, name)
+		v := byName[name]
 		if v == nil {
 			continue
 		}
