@@ -73,19 +73,14 @@ func NodeElectionChanged(old, updated *corev1.Node) bool {
 
 type requestQueue = workqueue.TypedRateLimitingInterface[reconcile.Request]
 
-// agentEvents enqueues what a NodeAgent's change can affect (ReportChanges).
-func (r *VirtualIPReconciler) agentEvents() handler.Funcs {
+// updates enqueues every VirtualIP when an object comes or goes, and on an update the
+// VirtualIPs affected says (all: every one).
+func (r *VirtualIPReconciler) updates(affected func(e event.UpdateEvent) (names []string, all bool)) handler.Funcs {
 	return handler.Funcs{
 		CreateFunc: func(ctx context.Context, _ event.CreateEvent, q requestQueue) { r.enqueueAll(ctx, q) },
 		DeleteFunc: func(ctx context.Context, _ event.DeleteEvent, q requestQueue) { r.enqueueAll(ctx, q) },
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q requestQueue) {
-			old, okOld := e.ObjectOld.(*vigilv1.NodeAgent)
-			updated, okNew := e.ObjectNew.(*vigilv1.NodeAgent)
-			if !okOld || !okNew {
-				r.enqueueAll(ctx, q)
-				return
-			}
-			names, all := ReportChanges(&old.Status, &updated.Status)
+			names, all := affected(e)
 			if all {
 				r.enqueueAll(ctx, q)
 				return
@@ -97,20 +92,26 @@ func (r *VirtualIPReconciler) agentEvents() handler.Funcs {
 	}
 }
 
+// agentEvents enqueues what a NodeAgent's change can affect (ReportChanges).
+func (r *VirtualIPReconciler) agentEvents() handler.Funcs {
+	return r.updates(func(e event.UpdateEvent) ([]string, bool) {
+		old, okOld := e.ObjectOld.(*vigilv1.NodeAgent)
+		updated, okNew := e.ObjectNew.(*vigilv1.NodeAgent)
+		if !okOld || !okNew {
+			return nil, true
+		}
+		return ReportChanges(&old.Status, &updated.Status)
+	})
+}
+
 // nodeEvents enqueues every VirtualIP when a Node changes in a way an election reads
 // (NodeElectionChanged).
 func (r *VirtualIPReconciler) nodeEvents() handler.Funcs {
-	return handler.Funcs{
-		CreateFunc: func(ctx context.Context, _ event.CreateEvent, q requestQueue) { r.enqueueAll(ctx, q) },
-		DeleteFunc: func(ctx context.Context, _ event.DeleteEvent, q requestQueue) { r.enqueueAll(ctx, q) },
-		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q requestQueue) {
-			old, okOld := e.ObjectOld.(*corev1.Node)
-			updated, okNew := e.ObjectNew.(*corev1.Node)
-			if !okOld || !okNew || NodeElectionChanged(old, updated) {
-				r.enqueueAll(ctx, q)
-			}
-		},
-	}
+	return r.updates(func(e event.UpdateEvent) ([]string, bool) {
+		old, okOld := e.ObjectOld.(*corev1.Node)
+		updated, okNew := e.ObjectNew.(*corev1.Node)
+		return nil, !okOld || !okNew || NodeElectionChanged(old, updated)
+	})
 }
 
 // allEvents enqueues every VirtualIP on any event: liveness may have changed (the wake
