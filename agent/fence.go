@@ -140,9 +140,9 @@ func (f *fenceWatch) watchAPI(ctx context.Context) {
 }
 
 // nodeAgentMetadata is what the API check reads: the NodeAgent's metadata only. The
-// NodeAgent holds a report on every VIP (about 250 KB with 1000 VIPs): read whole, 20
-// agents' checks were 64 reads a second of it and most of kube-apiserver's CPU, until
-// the agents' own report writes timed out.
+// NodeAgent holds a report on every VIP (about 250 KB with 1000 VIPs), and the check only
+// needs an answer: read whole, it was 19,313 reads of that object by 20 agents in one
+// 1000-VIP scale run.
 func nodeAgentMetadata() *metav1.PartialObjectMetadata {
 	m := &metav1.PartialObjectMetadata{}
 	m.SetGroupVersionKind(vigilv1.GroupVersion.WithKind("NodeAgent"))
@@ -193,8 +193,8 @@ func (f *fenceWatch) kickAPICheck() { chans.TrySend(f.kick, struct{}{}) }
 
 // doubtful reports whether reachability needs a direct check of every peer, at most once
 // per apiCheckIsolated: the API server does not answer, memberlist has lost a peer since
-// the last look (NewlyLost), or the
-// spot check — one peer pinged per apiCheckIsolated, in turn — found one silent. (memberlist
+// the last look (NewlyLost), or the spot check — one reachable peer pinged per
+// apiCheckIsolated, in turn — found one silent. (memberlist
 // exposes no suspicion, and a node cut off from the others suspects them slowly: Lifeguard
 // takes the silence for its own slowness and stretches its probes.)
 func (f *fenceWatch) doubtful(agents []vigilv1.NodeAgent, reachable map[string]bool, now time.Time) bool {

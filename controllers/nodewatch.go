@@ -32,7 +32,8 @@ const maxUnanswered = 256
 // silence began: the history holds only the last maxUnanswered requests (5.12 s at 20 ms),
 // so after that SilentNodes dates the silence later at every tick. A moving date woke
 // every VirtualIP every tick, and let a heartbeat seen just after the crash outlive the
-// silence's start: a dead node's VIPs stayed on it for 5.3 s in the lab. Pure.
+// silence's start: a dead node's VIPs stayed on it for 5.3 s in the lab. It updates now
+// in place and returns it.
 func KeepSilentSince(before, now map[string]time.Time) map[string]time.Time {
 	for name, since := range now {
 		if earlier, ok := before[name]; ok && earlier.Before(since) {

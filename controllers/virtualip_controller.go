@@ -62,9 +62,9 @@ type VirtualIPReconciler struct {
 // created together were elected one round trip after another (16 a second, 19 s for all),
 // and a crashed node's VIPs waited behind the rewrites of other VIPs' standby lists.
 // With 8, a crashed node's 20–25 VIPs were re-elected in waves of 8 over 300 ms after
-// its death was seen (in the lab, the last answering elsewhere after up to 504 ms); with
-// 32 they are patched side by side, all within 111 ms (the last answering after at most
-// 345 ms). Elections themselves stay one at a time (decideAndRemember).
+// its death was seen; with 32 they are patched side by side (all within 111 ms in the
+// logs of one `bench-scale --runs 100x5` run). Elections themselves stay one at a time
+// (decideAndRemember).
 const reconcileWorkers = 32
 
 // +kubebuilder:rbac:groups=vigil.dev,resources=virtualips,verbs=get;list;watch
