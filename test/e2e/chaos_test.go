@@ -11,6 +11,15 @@ import (
 // VIPs, the invariants checked all along (no VIP held twice or by nobody for long, every
 // VirtualIP Ready on its holder after the last fault). Any violation fails it.
 func TestChaos(t *testing.T) {
+	// Registered before the lab so that it runs after the lab's cleanup, which prints the
+	// tail of every process log when the test failed: a CI log that keeps only the end of
+	// the output still shows the seed and what was violated.
+	var verdict string
+	t.Cleanup(func() {
+		if t.Failed() && verdict != "" {
+			t.Logf("chaos verdict again:\n%s", verdict)
+		}
+	})
 	e := newEnv(t, 4)
 	d, seed := chaosDuration(t), chaosSeed(t)
 	t.Logf("chaos: faults for %v, seed %d (replay with VIGIL_CHAOS_SEED=%d)", d, seed, seed)
@@ -25,6 +34,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("report (%s):\n%s", path, report.Summary())
+	verdict = report.Verdict()
 	for _, e := range report.FaultErrors {
 		t.Errorf("a fault could not be injected or undone: %s", e)
 	}

@@ -458,6 +458,14 @@ func (r ChaosReport) Summary() string {
 	return b.String()
 }
 
+// Verdict is the summary's first lines (a line per invariant) and its violations.
+func (r ChaosReport) Verdict() string {
+	var b strings.Builder
+	r.writeVerdict(&b)
+	r.writeViolations(&b)
+	return b.String()
+}
+
 // writeVerdict writes a line per invariant.
 func (r ChaosReport) writeVerdict(b *strings.Builder) {
 	total := 0
