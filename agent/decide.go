@@ -600,7 +600,7 @@ func oldOwnerAddr(v *vigilv1.VirtualIP, node string, agents []vigilv1.NodeAgent,
 	if st, ok := members[t.From]; ok && !st.Alive {
 		return nil, false
 	}
-	rep := findNodeAgent(agents, t.From).Status.Report(v)
+	rep := findNodeAgent(agents, t.From).Status.Entry(v) // a node holding v has its entry
 	if rep == nil {
 		return nil, false
 	}
@@ -610,7 +610,7 @@ func oldOwnerAddr(v *vigilv1.VirtualIP, node string, agents []vigilv1.NodeAgent,
 
 // confirmed reports whether v's owner reports it bound at v's epoch.
 func confirmed(agents []vigilv1.NodeAgent, v *vigilv1.VirtualIP) bool {
-	rep := findNodeAgent(agents, v.Status.Owner).Status.Report(v)
+	rep := findNodeAgent(agents, v.Status.Owner).Status.Entry(v) // a node holding v has its entry
 	return rep != nil && rep.BoundEpoch == v.Status.Epoch
 }
 

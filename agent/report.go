@@ -38,8 +38,9 @@ type reporter struct {
 	draining   bool
 	memberAddr string
 	gateways   []string
-	version    int // bumped on every change
-	written    int // version last written
+	judged     bool // vips has been set: a VIP left out of it is settled (omitSettled)
+	version    int  // bumped on every change
+	written    int  // version last written
 	kick       chan struct{}
 }
 
@@ -78,16 +79,60 @@ func sameReport(a, b []vigilv1.VIPEligibility) bool {
 	})
 }
 
-// Set replaces the per-VIP report.
+// Set replaces the per-VIP report: an entry for every VIP the node may hold but the
+// settled ones (omitSettled).
 func (r *reporter) Set(vips []vigilv1.VIPEligibility) {
 	r.update(func() bool {
 		merged := mergeReport(r.vips, vips, metav1.NewMicroTime(r.clock.Now()))
-		if sameReport(merged, r.vips) {
+		if r.judged && sameReport(merged, r.vips) {
 			return false
 		}
-		r.vips = merged
+		r.vips, r.judged = merged, true
 		return true
 	})
+}
+
+// Settled entries: a NodeAgent lists only the VIPs that are news to the controller.
+const (
+	// omitSettledAfter is the NodeAgent's omitSettledAfter: a VirtualIP older than this
+	// without an entry is one the node is eligible for and does not hold. Long enough for
+	// every agent to have judged a new VirtualIP while a thousand are being created; until
+	// then the controller waits for each node's first verdict.
+	omitSettledAfter = 30 * time.Second
+	// clockSkewAllowance is how much later than omitSettledAfter the agent leaves an entry
+	// out: the reader measures a VirtualIP's age on its own clock, and clocks apart by less
+	// than this agree on which ones are that old.
+	clockSkewAllowance = 5 * time.Second
+)
+
+// omitSettled leaves out the entries of VIPs the node is eligible for, does not hold and
+// has no check pending for, created more than omitSettledAfter + clockSkewAllowance
+// before now: with a thousand VIPs, an entry for each made every NodeAgent a quarter of a
+// megabyte, written whole on every change and sent to the controller and every agent. It
+// returns when the next entry becomes settled (0: none will by itself). Pure.
+func omitSettled(reports []vigilv1.VIPEligibility, vips []vigilv1.VirtualIP, now time.Time) ([]vigilv1.VIPEligibility, time.Duration) {
+	created := make(map[types.UID]time.Time, len(vips))
+	for i := range vips {
+		created[vips[i].UID] = vips[i].CreationTimestamp.Time
+	}
+	var again time.Duration
+	out := make([]vigilv1.VIPEligibility, 0, len(reports))
+	for _, r := range reports {
+		at, ok := created[r.UID]
+		if !ok || !r.Eligible || r.Pending || r.BoundEpoch != 0 {
+			out = append(out, r)
+			continue
+		}
+		settles := at.Add(omitSettledAfter + clockSkewAllowance).Sub(now)
+		if settles < 0 {
+			continue
+		}
+		out = append(out, r)
+		if again == 0 || settles < again {
+			again = settles
+		}
+	}
+	return out, again
 }
 
 // SetMemberlistAddress publishes where this agent's memberlist member listens.
@@ -195,6 +240,10 @@ func (r *reporter) write(ctx context.Context, full bool) error {
 			vips = []vigilv1.VIPEligibility{}
 		}
 		status["vips"] = vips
+		status["omitSettledAfter"] = nil // merge patch: removed until the first judgement
+		if r.judged {
+			status["omitSettledAfter"] = metav1.Duration{Duration: omitSettledAfter}
+		}
 	}
 	r.mu.Unlock()
 	patch, err := json.Marshal(map[string]any{"status": status})

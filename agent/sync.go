@@ -125,13 +125,17 @@ func (s *nodeSync) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, 
 		s.bindErrors[uid] = bindError{reason: reason, until: in.Now.Add(bindErrorMemory)}
 	}
 	s.mu.Unlock()
-	s.report.Set(reports)
+	compact, settles := omitSettled(reports, in.VIPs, in.Now)
+	s.report.Set(compact)
 	s.reportGateways(ctx)
 	s.metrics.observeSync(results)
 	s.metrics.observeReports(reports)
 	s.logFailures(ctx, results)
 	if syncErr != nil {
 		return ctrl.Result{}, fmt.Errorf("syncing addresses: %w", syncErr)
+	}
+	if settles > 0 {
+		d.Again = min(d.Again, settles)
 	}
 	return ctrl.Result{RequeueAfter: d.Again}, nil
 }

@@ -26,14 +26,15 @@ const urgentPriority = 1
 
 // ReportChanges says which VirtualIPs a NodeAgent's update can change the election of: the
 // ones whose report changed (added, removed, or any field different), or every one when
-// something else the election reads changed (draining, memberlist address, gateways). A
+// something else the election reads changed (draining, memberlist address, gateways, and
+// whether VIPs left out are settled: see NodeAgentStatus.Report). A
 // heartbeat alone changes none: when a heartbeat makes an agent alive or dead, the
 // liveness watcher wakes every VirtualIP. Before this, every NodeAgent write — each
 // agent's heartbeat every 10 s, and each report while hundreds of VirtualIPs were being
 // created — reconciled every VirtualIP. Pure.
 func ReportChanges(old, updated *vigilv1.NodeAgentStatus) (names []string, all bool) {
 	if old.Draining != updated.Draining || old.MemberlistAddress != updated.MemberlistAddress ||
-		!slices.Equal(old.Gateways, updated.Gateways) {
+		!slices.Equal(old.Gateways, updated.Gateways) || !equality.Semantic.DeepEqual(old.OmitSettledAfter, updated.OmitSettledAfter) {
 		return nil, true
 	}
 	before := map[string]*vigilv1.VIPEligibility{}

@@ -37,9 +37,11 @@ func TestReportChanges(t *testing.T) {
 		}
 		return out
 	}
+	judged := &metav1.Duration{Duration: 30 * time.Second}
 	cases := []struct {
 		name      string
 		old, new  string
+		oldJudged bool // old has omitSettledAfter
 		change    func(s *vigilv1.NodeAgentStatus)
 		wantNames string
 		wantAll   bool
@@ -57,10 +59,17 @@ func TestReportChanges(t *testing.T) {
 			change: func(s *vigilv1.NodeAgentStatus) { s.MemberlistAddress = "198.18.0.2:7947" }},
 		{name: "new gateways change the reserved addresses", old: "web:1", new: "web:1", wantAll: true,
 			change: func(s *vigilv1.NodeAgentStatus) { s.Gateways = []string{"198.18.0.1"} }},
+		{name: "an agent's first judgement makes every VIP it left out eligible", old: "web:1", new: "", wantAll: true,
+			change: func(s *vigilv1.NodeAgentStatus) { s.OmitSettledAfter = judged }},
+		{name: "an entry left out once settled changes that VIP only", old: "web:1 db:epoch3", new: "db:epoch3", wantNames: "web",
+			oldJudged: true, change: func(s *vigilv1.NodeAgentStatus) { s.OmitSettledAfter = judged }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			old := vigilv1.NodeAgentStatus{VIPs: parse(tc.old)}
+			if tc.oldJudged {
+				old.OmitSettledAfter = judged
+			}
 			updated := vigilv1.NodeAgentStatus{VIPs: parse(tc.new)}
 			if tc.change != nil {
 				tc.change(&updated)

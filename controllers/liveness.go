@@ -96,7 +96,7 @@ func (o *Observer) EligibleSince(vip *vigilv1.VirtualIP, agents []vigilv1.NodeAg
 	}
 	out := map[string]time.Time{}
 	for i := range agents {
-		if rep := agents[i].Status.Report(vip); rep != nil {
+		if rep := agents[i].Status.Report(vip, now); rep != nil {
 			// The UID is part of the value: a VirtualIP created again under its name starts
 			// afresh.
 			value := fmt.Sprintf("%s/%t", vip.UID, rep.Eligible)

@@ -131,3 +131,31 @@ func TestCandidatesIgnoreReportsOnAnEarlierObject(t *testing.T) {
 		t.Errorf("election: %+v, want b kept (no takeover by a)", d)
 	}
 }
+
+// An agent leaves out the VirtualIPs it is eligible for and does not hold once they are
+// omitSettledAfter old: such a node is an eligible candidate for an old VirtualIP, and not
+// yet reported for a new one (the first election waits for its verdict); one that has not
+// judged yet is not reported either.
+func TestCandidatesCountLeftOutVIPsEligibleOnceSettled(t *testing.T) {
+	vip := func(age time.Duration) *vigilv1.VirtualIP {
+		return &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "web", UID: "w1", CreationTimestamp: metav1.NewTime(t0.Add(-age))}}
+	}
+	judged := vigilv1.NodeAgent{ObjectMeta: metav1.ObjectMeta{Name: "a"}, Status: vigilv1.NodeAgentStatus{OmitSettledAfter: &metav1.Duration{Duration: 30 * time.Second}}}
+	unjudged := vigilv1.NodeAgent{ObjectMeta: metav1.ObjectMeta{Name: "b"}}
+	nodes := []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, {ObjectMeta: metav1.ObjectMeta{Name: "b"}}}
+	members := map[string]membership.State{"a": {Alive: true}, "b": {Alive: true}}
+	for _, tc := range []struct {
+		age                          time.Duration
+		wantAReported, wantAEligible bool
+	}{{time.Minute, true, true}, {10 * time.Second, false, false}} {
+		cs := Candidates(vip(tc.age), []vigilv1.NodeAgent{judged, unjudged}, nodes, members, Seen{}, t0, time.Minute)
+		for _, c := range cs {
+			switch {
+			case c.Node == "a" && (c.Reported != tc.wantAReported || c.Eligible != tc.wantAEligible || c.BoundEpoch != 0):
+				t.Errorf("VirtualIP %v old: node a %+v, want reported %v, eligible %v, not bound", tc.age, c, tc.wantAReported, tc.wantAEligible)
+			case c.Node == "b" && c.Reported:
+				t.Errorf("VirtualIP %v old: node b has not judged it but counts as reported: %+v", tc.age, c)
+			}
+		}
+	}
+}

@@ -181,7 +181,7 @@ func (r *VirtualIPReconciler) decide(vip *vigilv1.VirtualIP, c *cluster, members
 	in.Decision = Elect(ElectionInput{VIP: vip, Candidates: candidates, Owned: r.ownedCounts(c.vips, vip.Name), Now: now})
 	for i := range c.agents {
 		if c.agents[i].Name == in.Decision.Owner {
-			in.OwnerReport = c.agents[i].Status.Report(vip)
+			in.OwnerReport = c.agents[i].Status.Report(vip, now)
 		}
 	}
 	return in
@@ -317,7 +317,7 @@ func Candidates(vip *vigilv1.VirtualIP, agents []vigilv1.NodeAgent, nodes []core
 			Draining: a.Status.Draining || node.Spec.Unschedulable,
 			Reason:   "the agent has not reported on this VirtualIP yet",
 		}
-		if rep := a.Status.Report(vip); rep != nil && !rep.Pending {
+		if rep := a.Status.Report(vip, now); rep != nil && !rep.Pending {
 			c.Reported, c.Eligible, c.Since, c.Reason = true, rep.Eligible, seen.EligibleSince[a.Name], rep.Reason
 			c.BoundEpoch = rep.BoundEpoch
 		}

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -27,14 +29,28 @@ func (r *PriorityRule) Selects(nodeLabels map[string]string) bool {
 	return err == nil && sel.Matches(labels.Set(nodeLabels))
 }
 
-// Report returns the node's report on the VirtualIP, nil if it has none. A report on an
-// earlier VirtualIP of the same name (another UID) is none; one without a UID (written by
-// an agent older than the field) is taken by name.
-func (s *NodeAgentStatus) Report(vip *VirtualIP) *VIPEligibility {
+// Entry returns the node's entry for the VirtualIP in vips, nil if it has none. An entry
+// of an earlier VirtualIP of the same name (another UID) is none; one without a UID
+// (written by an agent older than the field) is taken by name. Entries the agent left out
+// are all of VirtualIPs the node does not hold (see Report).
+func (s *NodeAgentStatus) Entry(vip *VirtualIP) *VIPEligibility {
 	for i := range s.VIPs {
 		if r := &s.VIPs[i]; r.Name == vip.Name && (r.UID == "" || r.UID == vip.UID) {
 			return r
 		}
+	}
+	return nil
+}
+
+// Report returns the node's report on the VirtualIP, nil if it has none: its entry, or,
+// for a VirtualIP created more than OmitSettledAfter before now that has none, a new
+// report saying the node is eligible for it and does not hold it.
+func (s *NodeAgentStatus) Report(vip *VirtualIP, now time.Time) *VIPEligibility {
+	if r := s.Entry(vip); r != nil {
+		return r
+	}
+	if s.OmitSettledAfter != nil && now.Sub(vip.CreationTimestamp.Time) > s.OmitSettledAfter.Duration {
+		return &VIPEligibility{Name: vip.Name, UID: vip.UID, Eligible: true}
 	}
 	return nil
 }

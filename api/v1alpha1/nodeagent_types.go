@@ -87,11 +87,22 @@ type NodeAgentStatus struct {
 	Gateways []string `json:"gateways,omitempty"`
 
 	// vips is the node's eligibility for each VirtualIP it may hold, written on transitions.
+	// Once omitSettledAfter is set, the VirtualIPs the node is eligible for and does not
+	// hold are left out when they are older than that.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=10000
 	VIPs []VIPEligibility `json:"vips,omitempty"`
+
+	// omitSettledAfter says that the agent has judged every VirtualIP the node may hold and
+	// leaves out of vips the ones created more than this long ago that the node is eligible
+	// for and does not hold: with a thousand VirtualIPs a report listing each is a quarter
+	// of a megabyte, written on every change and sent to every watcher. A VirtualIP that
+	// old without an entry is one the node is eligible for and does not hold. Absent: the
+	// agent has not judged the VirtualIPs yet, and one without an entry has no report.
+	// +optional
+	OmitSettledAfter *metav1.Duration `json:"omitSettledAfter,omitempty"`
 }
 
 // NodeAgent is one node's Vigil agent state: liveness, draining and per-VIP eligibility.

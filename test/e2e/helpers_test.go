@@ -1234,7 +1234,7 @@ func (e *env) report(node, vip string) *vigilv1.VIPEligibility {
 	if err := errors.Join(e.c.Get(context.Background(), client.ObjectKey{Name: node}, &a), e.c.Get(context.Background(), client.ObjectKey{Name: vip}, &v)); err != nil {
 		e.t.Fatal(err)
 	}
-	return a.Status.Report(&v)
+	return a.Status.Report(&v, time.Now())
 }
 
 // nodesHolding returns the nodes (of those named, every node when none is) whose kernel has
