@@ -95,10 +95,11 @@ func (r *reporter) Set(vips []vigilv1.VIPEligibility) {
 // Settled entries: a NodeAgent lists only the VIPs that are news to the controller.
 const (
 	// omitSettledAfter is the NodeAgent's omitSettledAfter: a VirtualIP older than this
-	// without an entry is one the node is eligible for and does not hold. Long enough for
-	// every agent to have judged a new VirtualIP while a thousand are being created; until
-	// then the controller waits for each node's first verdict.
-	omitSettledAfter = 30 * time.Second
+	// without an entry is one the node is eligible for and does not hold. Longer than a new
+	// VirtualIP's first election waits for the nodes' verdicts (2 s), with room for agents
+	// slowed by a burst of creations; an agent later than that is taken as eligible, and if
+	// it is not, it says so when it gets there and the VIP moves.
+	omitSettledAfter = 10 * time.Second
 	// clockSkewAllowance is how much later than omitSettledAfter the agent leaves an entry
 	// out: the reader measures a VirtualIP's age on its own clock, and clocks apart by less
 	// than this agree on which ones are that old.

@@ -43,8 +43,8 @@ func TestOmitSettled(t *testing.T) {
 		again    time.Duration
 	}{
 		{"an old VIP the node is eligible for and does not hold is left out", "web@40:1", "", 0},
-		{"a young one is kept until it is omitSettledAfter plus the skew allowance old", "web@20:1", "web", 15 * time.Second},
-		{"the next look is when the first young one settles", "web@20:1 db@34:1 old@60:1", "web db", time.Second},
+		{"a young one is kept until it is omitSettledAfter plus the skew allowance old", "web@5:1", "web", 10 * time.Second},
+		{"the next look is when the first young one settles", "web@5:1 db@14:1 old@60:1", "web db", time.Second},
 		{"a VIP the node holds is always listed (its bind is news)", "web@40:bound", "web", 0},
 		{"a VIP the node is not eligible for is always listed (with why)", "web@40:0", "web", 0},
 		{"a VIP whose checks have no verdict yet is listed", "web@40:pending", "web", 0},
@@ -82,7 +82,7 @@ func TestReportOfALeftOutVIP(t *testing.T) {
 		wantEligible bool
 	}{
 		{"an old VIP left out: eligible", vigilv1.NodeAgentStatus{OmitSettledAfter: judged}, vip(time.Minute), true, true},
-		{"a young VIP without an entry: not judged yet", vigilv1.NodeAgentStatus{OmitSettledAfter: judged}, vip(10 * time.Second), false, false},
+		{"a young VIP without an entry: not judged yet", vigilv1.NodeAgentStatus{OmitSettledAfter: judged}, vip(5 * time.Second), false, false},
 		{"an agent that has not judged yet: no report", vigilv1.NodeAgentStatus{}, vip(time.Minute), false, false},
 		{"an entry wins", vigilv1.NodeAgentStatus{OmitSettledAfter: judged, VIPs: []vigilv1.VIPEligibility{{Name: "web", UID: "w1", Reason: "tcp check failed"}}},
 			vip(time.Minute), true, false},
