@@ -107,6 +107,10 @@ func (o *Options) Validate() error {
 
 // Run runs the controller manager until ctx is done.
 func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) error {
+	lock, err := o.leaderLock(cfg, logger)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Logger:                 logger,
 		Scheme:                 scheme.New(),
@@ -115,14 +119,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 		Cache:                  CacheOptions(),
 		// The memberlist key Secret is read directly: a cache would watch every Secret in
 		// the cluster, which the controller has no business reading (nor RBAC for).
-		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-		LeaderElection:                o.LeaderElection,
-		LeaderElectionID:              "vigil-controller.vigil.dev",
-		LeaderElectionNamespace:       o.LeaderElectionNamespace,
-		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 &o.LeaseDuration,
-		RenewDeadline:                 &o.RenewDeadline,
-		RetryPeriod:                   &o.RetryPeriod,
+		Client:                              client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		LeaderElection:                      o.LeaderElection,
+		LeaderElectionID:                    leaderElectionID, // names it in metrics and logs; lock is the Lease
+		LeaderElectionResourceLockInterface: lock,
+		LeaderElectionReleaseOnCancel:       true,
+		LeaseDuration:                       &o.LeaseDuration,
+		RenewDeadline:                       &o.RenewDeadline,
+		RetryPeriod:                         &o.RetryPeriod,
 	})
 	if err != nil {
 		return fmt.Errorf("creating controller manager: %w", err)
