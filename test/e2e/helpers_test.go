@@ -1308,9 +1308,9 @@ func (e *env) carrierBack(rec *lab.Recorder, vip netip.Addr, owner string, epoch
 	}
 }
 
-// leads reports whether a leader Lease holder identity names the replica pod: its
-// hostname, then "_" and a random suffix.
-func leads(holder, pod string) bool { return strings.HasPrefix(holder, pod+"_") }
+// leads reports whether a leader Lease holder identity names the replica pod (a replica
+// leads under its pod's name, $POD_NAME).
+func leads(holder, pod string) bool { return holder == pod }
 
 // startReplica runs a replica of the controller Deployment on node.
 func (e *env) startReplica(node, pod string) {
