@@ -20,6 +20,9 @@ type Options struct {
 	// /readyz.
 	Metrics                flagutil.MetricsFlags
 	HealthProbeBindAddress string
+	// PprofBindAddress serves Go's profiles (/debug/pprof/) for someone measuring where the
+	// agent's CPU goes; off ("0") by default, since profiles show the process's internals.
+	PprofBindAddress string
 	// BindAddress is the IP the metrics, health and memberlist listeners bind to when their
 	// own flag names no host (listen.go): the node's address, not every address of a host
 	// network that may face the internet.
@@ -65,6 +68,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.NodeName, "node-name", os.Getenv("NODE_NAME"), "name of the Node this agent runs on (default: $NODE_NAME)")
 	o.Metrics.BindFlags(fs, ":9470")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":9471", "host:port of /healthz and /readyz; 0 turns it off")
+	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", "0", "host:port of Go's /debug/pprof/ profiles; 0 turns it off")
 	fs.StringVar(&o.BindAddress, "bind-address", "", "IP address the metrics, health and memberlist listeners bind to when their flag names no host (the chart passes the node's status.hostIP); empty: all addresses")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the agent renews its NodeAgent heartbeat (the controller's --agent-heartbeat-timeout must be several times longer)")
 	fs.DurationVar(&o.HandoverTimeout, "handover-timeout", 10*time.Second, "on SIGTERM, how long to wait for other nodes to take the VIPs over before releasing them anyway")
@@ -105,6 +109,9 @@ func (o *Options) Validate() error {
 		return err
 	}
 	if err := validateBindIP(o.BindAddress); err != nil {
+		return err
+	}
+	if err := flagutil.ValidateBindAddress("pprof-bind-address", o.PprofBindAddress); err != nil {
 		return err
 	}
 	return flagutil.ValidateBindAddress("health-probe-bind-address", o.HealthProbeBindAddress)

@@ -143,6 +143,7 @@ func newManager(cfg *rest.Config, o *Options, logger logr.Logger) (ctrl.Manager,
 		Logger:                 logger,
 		Metrics:                o.Metrics.ServerOptions(),
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		PprofBindAddress:       o.PprofBindAddress,
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Node{}: {Field: fields.OneTermEqualSelector("metadata.name", o.NodeName)},
 		}},

@@ -40,6 +40,7 @@ const livenessCheckEvery = 500 * time.Millisecond
 type Options struct {
 	Metrics                 flagutil.MetricsFlags
 	HealthProbeBindAddress  string
+	PprofBindAddress        string // Go's profiles, off ("0") by default
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	LeaseDuration           time.Duration
@@ -62,6 +63,7 @@ type Options struct {
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	o.Metrics.BindFlags(fs, ":8080")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "host:port of /healthz and /readyz; 0 turns it off")
+	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", "0", "host:port of Go's /debug/pprof/ profiles; 0 turns it off")
 	fs.BoolVar(&o.LeaderElection, "leader-elect", true, "elect one active controller among replicas with a Lease")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", flagutil.DefaultNamespace(), "namespace of the leader-election Lease (default: $POD_NAMESPACE, else vigil-system)")
 	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", 15*time.Second, "how long a leader's Lease is valid without renewal")
@@ -79,6 +81,9 @@ func (o *Options) Validate() error {
 		return err
 	}
 	if err := flagutil.ValidateBindAddress("health-probe-bind-address", o.HealthProbeBindAddress); err != nil {
+		return err
+	}
+	if err := flagutil.ValidateBindAddress("pprof-bind-address", o.PprofBindAddress); err != nil {
 		return err
 	}
 	if o.AgentHeartbeatTimeout < time.Second {
@@ -116,6 +121,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 		Scheme:                 scheme.New(),
 		Metrics:                o.Metrics.ServerOptions(),
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		PprofBindAddress:       o.PprofBindAddress,
 		Cache:                  CacheOptions(),
 		// The memberlist key Secret is read directly: a cache would watch every Secret in
 		// the cluster, which the controller has no business reading (nor RBAC for).
