@@ -203,3 +203,24 @@ func TestReasonCutByTheAgentIsAccepted(t *testing.T) {
 		t.Fatalf("the reason as the agent cuts it was refused: %v", err)
 	}
 }
+
+// Two VirtualIPs with one address: the older keeps it and the newer says Conflict; once
+// the older is deleted, the newer is elected without any change of its own (the address
+// index finds it from the older one's deletion).
+func TestTheNewerVirtualIPWithAnAddressTakesItWhenTheOlderGoes(t *testing.T) {
+	startReconciler(t, liveAgents)
+	createNode(t, "same-a", nil)
+	createAgent(t, "same-a", nil, nil, "same-older", "same-newer")
+	older := &vigilv1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "same-older"}, Spec: vigilv1.VirtualIPSpec{Address: "198.18.3.40"}}
+	create(t, older)
+	waitFor(t, "same-older", "an owner", ownedBy("same-a"))
+	time.Sleep(1100 * time.Millisecond) // creation times have a resolution of a second
+	createVIP(t, "same-newer", "198.18.3.40")
+	waitFor(t, "same-newer", "Conflict=True and no owner", func(v *vigilv1.VirtualIP) bool {
+		return v.Status.Owner == "" && meta.IsStatusConditionTrue(v.Status.Conditions, vigilv1.ConditionConflict)
+	})
+	if err := env.Client.Delete(context.Background(), older); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "same-newer", "an owner once the older VirtualIP is gone", ownedBy("same-a"))
+}
