@@ -109,3 +109,30 @@ func TestNewlyLost(t *testing.T) {
 		}
 	}
 }
+
+// How long the API server has not been heard from, after a failed read: since the last
+// successful read, or since the last watch event when one came later (an overloaded API
+// server streams events while its reads time out).
+func TestAPIDown(t *testing.T) {
+	cases := []struct {
+		name    string
+		failing bool
+		ok      time.Duration // the last successful read, before t0
+		heard   time.Duration // the last watch event, before t0 (0: none)
+		want    time.Duration
+	}{
+		{"reads succeed: up", false, 3 * time.Second, 0, 0},
+		{"a read failed, nothing heard since the last good one", true, 3 * time.Second, 0, 3 * time.Second},
+		{"a read failed but events still arrive: down only since the last event", true, 3 * time.Second, 200 * time.Millisecond, 200 * time.Millisecond},
+		{"an event older than the last good read changes nothing", true, 3 * time.Second, 10 * time.Second, 3 * time.Second},
+	}
+	for _, tc := range cases {
+		f := &fenceWatch{apiFailing: tc.failing, apiOK: t0.Add(-tc.ok)}
+		if tc.heard > 0 {
+			f.heard = t0.Add(-tc.heard)
+		}
+		if got := f.apiDown(t0); got != tc.want {
+			t.Errorf("%s: apiDown %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

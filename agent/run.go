@@ -207,11 +207,12 @@ func (s *nodeSync) SetupWithManager(mgr ctrl.Manager) error {
 		DeleteFunc:  func(event.DeleteEvent) bool { return s.holding() },
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
+	heard := s.fence.heardFromAPI() // first: predicates stop at the first that says no
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("agent").
-		Watches(&vigilv1.VirtualIP{}, one).
-		Watches(&corev1.Node{}, one, builder.WithPredicates(ownNode)).
-		Watches(&vigilv1.NodeAgent{}, one, builder.WithPredicates(otherAgents)).
+		Watches(&vigilv1.VirtualIP{}, one, builder.WithPredicates(heard)).
+		Watches(&corev1.Node{}, one, builder.WithPredicates(heard, ownNode)).
+		Watches(&vigilv1.NodeAgent{}, one, builder.WithPredicates(heard, otherAgents)).
 		WatchesRawSource(source.Channel(s.wake, one)).
 		Complete(s)
 	if err != nil {
