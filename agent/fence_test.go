@@ -134,5 +134,9 @@ func TestAPIDown(t *testing.T) {
 		if got := f.apiDown(t0); got != tc.want {
 			t.Errorf("%s: apiDown %v, want %v", tc.name, got, tc.want)
 		}
+		// A read is skipped only when an event is fresher than the fast check's pace.
+		if skip, want := f.heardWithin(apiCheckIsolated, t0), tc.heard > 0 && tc.heard < apiCheckIsolated; skip != want {
+			t.Errorf("%s: read skipped %v, want %v", tc.name, skip, want)
+		}
 	}
 }
