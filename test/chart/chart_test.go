@@ -278,6 +278,7 @@ func TestEveryFlagIsKnownToTheChart(t *testing.T) {
 	byExtraArgs := map[string]bool{
 		"kubeconfig": true, "node-name": true, "namespace": true, "leader-election-namespace": true, "memberlist-advertise": true,
 		"metrics-cert-dir": true, "zap-devel": true, "zap-encoder": true, "zap-stacktrace-level": true, "zap-time-encoding": true,
+		"pprof-bind-address": true,
 	}
 	objs := render(t)
 	for cmd, kind := range map[string]string{"controller": "Deployment", "agent": "DaemonSet"} {
