@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -158,11 +159,17 @@ func (l *Lab) Process(name string) (*Process, bool) {
 }
 
 // killNamespace kills every process inside network namespace ns. Everything there was
-// started by this lab: the namespace is the lab's own.
+// started by this lab: the namespace is the lab's own — save this process itself, which
+// shows in it while its main thread opens a socket there (DialerIn, netlink handles lock
+// a goroutine to a thread and switch the thread's namespace for a moment, and Go may run
+// that goroutine on the main thread, whose namespace is the one listed). A test binary
+// was once SIGKILLed in the middle of a lab test; this is how the lab could have done it.
 func killNamespace(ns string) error {
 	var errs []error
+	self := os.Getpid()
 	for attempt := 0; attempt < 50; attempt++ {
 		pids, err := nsPIDs(ns)
+		pids = slices.DeleteFunc(pids, func(pid int) bool { return pid == self })
 		if err != nil || len(pids) == 0 {
 			return err
 		}
