@@ -100,3 +100,24 @@ func TestOldOwnerAddrForwardsOnlyToALiveOldOwnerThatReportsItsInterface(t *testi
 		})
 	}
 }
+
+// A node unsure of its view reads the VirtualIPs no longer than until its wait for them
+// ends (then it asks the link), and a short read after that; otherwise the whole timeout.
+func TestFreshReadBudget(t *testing.T) {
+	now := time.Date(2026, 11, 30, 1, 0, 0, 0, time.UTC)
+	cases := []struct {
+		scenario    string
+		unsureSince time.Time
+		want        time.Duration
+	}{
+		{"not unsure: the whole timeout", time.Time{}, freshReadTimeout},
+		{"just back: until the wait ends", now, unsureWait},
+		{"back 1.5 s ago: the half second left", now.Add(-1500 * time.Millisecond), 500 * time.Millisecond},
+		{"the wait is over: a short read before the link is asked", now.Add(-5 * time.Second), minFreshRead},
+	}
+	for _, tc := range cases {
+		if got := freshReadBudget(tc.unsureSince, now); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.scenario, got, tc.want)
+		}
+	}
+}
