@@ -13,8 +13,8 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
 
-// leaderElectionID names the leader Lease.
-const leaderElectionID = "vigil-controller.vigil.dev"
+// LeaderElectionID names the leader Lease (in --leader-election-namespace).
+const LeaderElectionID = "vigil-controller.vigil.dev"
 
 // LeaderIdentity is how this process names itself in the leader Lease: its pod's name
 // (podName, $POD_NAME from the downward API) when it has one, else the hostname and a
@@ -47,7 +47,7 @@ func (o *Options) leaderLock(cfg *rest.Config, logger logr.Logger) (resourcelock
 	if err != nil {
 		return nil, err
 	}
-	logger.Info("leader election", "identity", identity, "lease", o.LeaderElectionNamespace+"/"+leaderElectionID)
+	logger.Info("leader election", "identity", identity, "lease", o.LeaderElectionNamespace+"/"+LeaderElectionID)
 	cfg = rest.AddUserAgent(rest.CopyConfig(cfg), "leader-election")
 	cfg.Timeout = max(o.RenewDeadline/2, time.Second)
 	core, err := corev1client.NewForConfig(cfg)
@@ -58,6 +58,6 @@ func (o *Options) leaderLock(cfg *rest.Config, logger logr.Logger) (resourcelock
 	if err != nil {
 		return nil, fmt.Errorf("leader election client: %w", err)
 	}
-	return resourcelock.New(resourcelock.LeasesResourceLock, o.LeaderElectionNamespace, leaderElectionID, core, coordination,
+	return resourcelock.New(resourcelock.LeasesResourceLock, o.LeaderElectionNamespace, LeaderElectionID, core, coordination,
 		resourcelock.ResourceLockConfig{Identity: identity})
 }

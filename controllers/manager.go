@@ -127,7 +127,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options, logger logr.Logger) e
 		// the cluster, which the controller has no business reading (nor RBAC for).
 		Client:                              client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 		LeaderElection:                      o.LeaderElection,
-		LeaderElectionID:                    leaderElectionID, // names it in metrics and logs; lock is the Lease
+		LeaderElectionID:                    LeaderElectionID, // names it in metrics and logs; lock is the Lease
 		LeaderElectionResourceLockInterface: lock,
 		LeaderElectionReleaseOnCancel:       true,
 		LeaseDuration:                       &o.LeaseDuration,

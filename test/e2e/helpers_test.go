@@ -38,6 +38,7 @@ import (
 
 	"vigil.dev/vigil/agent/address"
 	vigilv1 "vigil.dev/vigil/api/v1alpha1"
+	"vigil.dev/vigil/controllers"
 	"vigil.dev/vigil/internal/membership"
 	"vigil.dev/vigil/test/envtest"
 	"vigil.dev/vigil/test/lab"
@@ -1048,7 +1049,7 @@ func (e *env) waitControllerLeads(since time.Time, within time.Duration) time.Ti
 	deadline := time.Now().Add(within)
 	for {
 		var lease coordinationv1.Lease
-		err := e.c.Get(context.Background(), client.ObjectKey{Namespace: lab.VigilNamespace, Name: "vigil-controller.vigil.dev"}, &lease)
+		err := e.c.Get(context.Background(), client.ObjectKey{Namespace: lab.VigilNamespace, Name: controllers.LeaderElectionID}, &lease)
 		if err == nil && lease.Spec.RenewTime != nil && lease.Spec.RenewTime.After(since) &&
 			lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" {
 			return time.Now()

@@ -253,7 +253,8 @@ func (l *Lab) ControllerLeader(ctx context.Context) (string, error) {
 	return *lease.Spec.HolderIdentity, nil
 }
 
-// controllerLease is the name of the controller's leader Lease.
+// controllerLease is the name of the controller's leader Lease, controllers.LeaderElectionID
+// (which the lab cannot import: the controllers' tests import the lab).
 const controllerLease = "vigil-controller.vigil.dev"
 
 // StartAgent runs `vigil agent` on a node as the chart's DaemonSet runs it (its args and
